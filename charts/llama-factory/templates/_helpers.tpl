@@ -1,0 +1,297 @@
+{{/* ---------- Names ---------- */}}
+
+{{- define "llama-factory.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* <release>-<chart>, or the release name alone when it already holds the chart name. */}}
+{{- define "llama-factory.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "llama-factory.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A name for one component: the full name cut short enough that "-<suffix>" fits in
+63 characters, so every Service, label and DNS name stays valid for any release name.
+Usage: include "llama-factory.componentName" (list $ "webui")
+*/}}
+{{- define "llama-factory.componentName" -}}
+{{- $root := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- $prefix := include "llama-factory.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" -}}
+{{- printf "%s-%s" $prefix $suffix -}}
+{{- end -}}
+
+{{/*
+A Job's name carries a hash of its spec. A Job's pod template is immutable, so a changed
+run must be a new Job; an unchanged run keeps its name and is left alone by upgrades.
+At most 52 characters so Indexed Job pod hostnames (<job>-<index>) stay under 63.
+Usage: include "llama-factory.jobName" (list $ "train" $specYaml)
+*/}}
+{{- define "llama-factory.jobName" -}}
+{{- $root := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- $hash := index . 2 | sha256sum | trunc 8 -}}
+{{- $prefix := include "llama-factory.fullname" $root | trunc (int (sub 50 (add (len $suffix) 8))) | trimSuffix "-" -}}
+{{- printf "%s-%s-%s" $prefix $suffix $hash -}}
+{{- end -}}
+
+{{- define "llama-factory.namespace" -}}
+{{- default .Release.Namespace .Values.namespace.name -}}
+{{- end -}}
+
+{{- define "llama-factory.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "llama-factory.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "llama-factory.configMapName" -}}
+{{- include "llama-factory.componentName" (list . "config") -}}
+{{- end -}}
+
+{{- define "llama-factory.mlflowSecretName" -}}
+{{- default (include "llama-factory.componentName" (list . "mlflow")) .Values.mlflow.existingSecret -}}
+{{- end -}}
+
+{{- define "llama-factory.mlflowEnabled" -}}
+{{- if or .Values.mlflow.trackingUri .Values.mlflow.existingSecret -}}true{{- end -}}
+{{- end -}}
+
+{{- define "llama-factory.claimName" -}}
+{{- if eq .Values.storage.type "existingClaim" -}}
+{{- .Values.storage.existingClaim -}}
+{{- else -}}
+{{- include "llama-factory.componentName" (list . "storage") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Output directory of the configured training run. */}}
+{{- define "llama-factory.runOutputPath" -}}
+{{- printf "%s/%s" .Values.storage.paths.loraOutput .Values.training.runName -}}
+{{- end -}}
+
+{{/* ---------- Labels ---------- */}}
+
+{{- define "llama-factory.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "llama-factory.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Labels of objects. Pod templates use podLabels instead, so a chart version bump alone never restarts pods or re-runs Jobs. */}}
+{{- define "llama-factory.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "llama-factory.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: llama-factory
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Usage: include "llama-factory.componentLabels" (list $ "inference") */}}
+{{- define "llama-factory.componentLabels" -}}
+{{ include "llama-factory.labels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "llama-factory.componentSelectorLabels" -}}
+{{ include "llama-factory.selectorLabels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "llama-factory.podLabels" -}}
+{{ include "llama-factory.componentSelectorLabels" . }}
+app.kubernetes.io/part-of: llama-factory
+{{- with (index . 0).Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* ---------- Images ---------- */}}
+
+{{/* Usage: include "llama-factory.image" .Values.images.training */}}
+{{- define "llama-factory.image" -}}
+{{- if .digest -}}
+{{- printf "%s@%s" .repository .digest -}}
+{{- else -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ---------- Pod building blocks ---------- */}}
+
+{{- define "llama-factory.podSecurityContext" -}}
+runAsNonRoot: {{ .Values.podSecurityContext.runAsNonRoot }}
+runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+fsGroup: {{ .Values.podSecurityContext.fsGroup }}
+# Only chown the volume root when it differs: a recursive chown of a 200Gi model store takes hours.
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: {{ .Values.podSecurityContext.seccompProfileType }}
+{{- end -}}
+
+{{- define "llama-factory.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Pod spec fields every workload shares. */}}
+{{- define "llama-factory.podCommon" -}}
+serviceAccountName: {{ include "llama-factory.serviceAccountName" . }}
+automountServiceAccountToken: false
+# A Service named like an engine prefix (vllm -> VLLM_PORT=tcp://...) breaks engines that read their own env vars.
+enableServiceLinks: false
+securityContext:
+  {{- include "llama-factory.podSecurityContext" . | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Scheduling of one component. A component with GPUs lands on GPU nodes (the chart's
+gpu.nodeSelector and tolerations unless the component overrides them); a CPU-only one
+is free to land anywhere. Usage: include "llama-factory.placement" (list $ .Values.training)
+*/}}
+{{- define "llama-factory.placement" -}}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $gpu := gt (int $component.gpus) 0 -}}
+{{- $nodeSelector := $component.nodeSelector -}}
+{{- if and (not $nodeSelector) $gpu -}}{{- $nodeSelector = $root.Values.gpu.nodeSelector -}}{{- end -}}
+{{- $tolerations := $component.tolerations -}}
+{{- if and (not $tolerations) $gpu -}}{{- $tolerations = $root.Values.gpu.tolerations -}}{{- end -}}
+{{- with $nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $component.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Container resources with the GPU limit equal to the component's GPU count. Usage: (list $ .Values.training) */}}
+{{- define "llama-factory.resources" -}}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $resources := deepCopy $component.resources -}}
+{{- if gt (int $component.gpus) 0 -}}
+{{- $limits := default dict $resources.limits -}}
+{{- $_ := set $limits $root.Values.gpu.resourceName (int $component.gpus) -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- end -}}
+{{- toYaml $resources -}}
+{{- end -}}
+
+{{/* Environment every LLaMA-Factory / engine container gets: writable HOME and caches on /tmp, no hub downloads. */}}
+{{- define "llama-factory.baseEnv" -}}
+- name: HOME
+  value: /tmp
+- name: HF_HOME
+  value: /tmp/hf
+# Models and datasets are on the shared storage; never reach for a model hub.
+- name: HF_HUB_OFFLINE
+  value: "1"
+{{- end -}}
+
+{{/* Storage path variables, read from the ConfigMap. */}}
+{{- define "llama-factory.pathEnv" -}}
+{{- $cm := include "llama-factory.configMapName" . -}}
+{{- range $key := list "BASE_MODEL_PATH" "DATASET_PATH" "LORA_OUTPUT_PATH" "MERGED_MODEL_PATH" }}
+- name: {{ $key }}
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $cm }}
+      key: {{ $key }}
+{{- end }}
+{{- end -}}
+
+{{/* MLflow connection from the Secret (never args or ConfigMaps). */}}
+{{- define "llama-factory.mlflowEnv" -}}
+{{- if include "llama-factory.mlflowEnabled" . }}
+- name: MLFLOW_EXPERIMENT_NAME
+  value: {{ .Values.mlflow.experimentName | quote }}
+{{- range $key := list "MLFLOW_TRACKING_URI" "MLFLOW_TRACKING_USERNAME" "MLFLOW_TRACKING_PASSWORD" "MLFLOW_TRACKING_TOKEN" }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "llama-factory.mlflowSecretName" $ }}
+      key: {{ $key }}
+      optional: {{ ne $key "MLFLOW_TRACKING_URI" }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "llama-factory.volumeMounts" -}}
+- name: storage
+  mountPath: {{ .Values.storage.mountPath }}
+- name: config
+  mountPath: /etc/llama-factory
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+- name: shm
+  mountPath: /dev/shm
+{{- end -}}
+
+{{/* Usage: include "llama-factory.volumes" (list $ shmSize) */}}
+{{- define "llama-factory.volumes" -}}
+{{- $root := index . 0 -}}
+- name: storage
+  persistentVolumeClaim:
+    claimName: {{ include "llama-factory.claimName" $root }}
+- name: config
+  configMap:
+    name: {{ include "llama-factory.configMapName" $root }}
+- name: tmp
+  emptyDir: {}
+# Memory-backed /dev/shm: the container runtime's 64M default starves NCCL and data loaders.
+- name: shm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ index . 1 }}
+{{- end -}}
+
+{{/*
+Hash of the configuration a component consumes, put on its pod template so pods roll
+when (and only when) that configuration changes. Usage: include "llama-factory.checksum" (list $ "paths" "train.yaml")
+*/}}
+{{- define "llama-factory.checksum" -}}
+{{- $root := index . 0 -}}
+{{- $parts := list -}}
+{{- range $name := rest . -}}
+{{- $parts = append $parts (include (printf "llama-factory.config.%s" $name) $root) -}}
+{{- end -}}
+{{- join "\n---\n" $parts | sha256sum -}}
+{{- end -}}
+
+{{/* PersistentVolumes are cluster-wide: the namespace's hash keeps two releases of the same name apart. */}}
+{{- define "llama-factory.nfsVolumeName" -}}
+{{- include "llama-factory.componentName" (list . (printf "storage-%s" (include "llama-factory.namespace" . | sha256sum | trunc 8))) -}}
+{{- end -}}

@@ -1,0 +1,82 @@
+{{/*
+Checks across values that the JSON schema cannot express. Every message names the
+field, the value it has and what is allowed. Rendered first by NOTES.txt and by the
+ConfigMap (which every release has), so `helm template`, `lint` and `install` all stop here.
+*/}}
+{{- define "llama-factory.preflight" -}}
+{{- $v := .Values -}}
+{{- $errors := list -}}
+
+{{- /* Storage */ -}}
+{{- if and (eq $v.storage.type "nfs") (not (and $v.storage.nfs.server $v.storage.nfs.path)) -}}
+{{- $errors = append $errors "storage.nfs.server and storage.nfs.path: both are required when storage.type is \"nfs\"" -}}
+{{- end -}}
+{{- if and (eq $v.storage.type "existingClaim") (not $v.storage.existingClaim) -}}
+{{- $errors = append $errors "storage.existingClaim: the name of an existing PersistentVolumeClaim is required when storage.type is \"existingClaim\"" -}}
+{{- end -}}
+{{- range $key, $path := $v.storage.paths -}}
+{{- if not (hasPrefix (printf "%s/" $v.storage.mountPath) $path) -}}
+{{- $errors = append $errors (printf "storage.paths.%s: %q is not under storage.mountPath %q; every path must lie on the shared storage" $key $path $v.storage.mountPath) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.merge.adapterPath (not (hasPrefix (printf "%s/" $v.storage.mountPath) $v.merge.adapterPath)) -}}
+{{- $errors = append $errors (printf "merge.adapterPath: %q is not under storage.mountPath %q" $v.merge.adapterPath $v.storage.mountPath) -}}
+{{- end -}}
+
+{{- /* MLflow */ -}}
+{{- if and $v.mlflow.trackingUri $v.mlflow.existingSecret -}}
+{{- $errors = append $errors "mlflow.trackingUri and mlflow.existingSecret: set one, not both (the existing Secret already holds MLFLOW_TRACKING_URI)" -}}
+{{- end -}}
+{{- if and $v.training.enabled (eq $v.training.reportTo "mlflow") (not (include "llama-factory.mlflowEnabled" .)) -}}
+{{- $errors = append $errors "mlflow.trackingUri: required when training.enabled is true and training.reportTo is \"mlflow\" (or set mlflow.existingSecret, or training.reportTo: none)" -}}
+{{- end -}}
+
+{{- /* Training */ -}}
+{{- $t := $v.training -}}
+{{- if and (eq $t.stage "ppo") (eq $t.reportTo "mlflow") -}}
+{{- $errors = append $errors "training.reportTo: \"mlflow\" is refused by LLaMA-Factory for stage \"ppo\"; allowed for ppo: none, tensorboard" -}}
+{{- end -}}
+{{- if and (eq $t.stage "ppo") (not $t.rewardModel) -}}
+{{- $errors = append $errors "training.rewardModel: required when training.stage is \"ppo\"" -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range $i, $d := $t.datasets -}}
+{{- if hasKey $seen $d.name -}}
+{{- $errors = append $errors (printf "training.datasets[%d].name: %q is listed twice; dataset names must be unique" $i $d.name) -}}
+{{- end -}}
+{{- $_ := set $seen $d.name true -}}
+{{- if and (has $t.stage (list "rm" "dpo")) (not $d.ranking) -}}
+{{- $errors = append $errors (printf "training.datasets[%d].ranking: stage %q trains on preference pairs; set ranking: true (with chosen/rejected columns)" $i $t.stage) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Merge */ -}}
+{{- if and $v.merge.enabled (not (has $t.finetuningType (list "lora" "qlora" "oft"))) -}}
+{{- $errors = append $errors (printf "merge.enabled: training.finetuningType %q writes full weights, there is no adapter to merge; allowed with lora, qlora, oft" $t.finetuningType) -}}
+{{- end -}}
+{{- if and $v.merge.enabled (eq $v.merge.exportDevice "auto") (lt (int $v.merge.gpus) 1) -}}
+{{- $errors = append $errors "merge.gpus: must be at least 1 when merge.exportDevice is \"auto\"" -}}
+{{- end -}}
+{{- if and $v.merge.enabled (eq $v.merge.exportDevice "cpu") (gt (int $v.merge.gpus) 0) -}}
+{{- $errors = append $errors (printf "merge.gpus: %d GPUs would sit idle with merge.exportDevice \"cpu\"; use 0, or exportDevice \"auto\"" (int $v.merge.gpus)) -}}
+{{- end -}}
+
+{{- /* Inference */ -}}
+{{- $i := $v.inference -}}
+{{- if $i.enabled -}}
+{{- if lt (int $i.gpus) (int $i.tensorParallelSize) -}}
+{{- $errors = append $errors (printf "inference.gpus: %d is fewer than inference.tensorParallelSize %d; each replica needs one GPU per tensor-parallel rank" (int $i.gpus) (int $i.tensorParallelSize)) -}}
+{{- end -}}
+{{- range $arg := $i.extraArgs -}}
+{{- range $managed := list "--api-key" "--served-model-name" "--host" "--port" "--model" "--model-path" -}}
+{{- if or (eq $arg $managed) (hasPrefix (printf "%s=" $managed) $arg) -}}
+{{- $errors = append $errors (printf "inference.extraArgs: %q is set by the chart (API keys never go in args); allowed: other engine flags" $arg) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- if $errors -}}
+{{- fail (printf "\n\nllama-factory: invalid values:\n  - %s\n" (join "\n  - " $errors)) -}}
+{{- end -}}
+{{- end -}}
