@@ -295,3 +295,32 @@ when (and only when) that configuration changes. Usage: include "llama-factory.c
 {{- define "llama-factory.nfsVolumeName" -}}
 {{- include "llama-factory.componentName" (list . (printf "storage-%s" (include "llama-factory.namespace" . | sha256sum | trunc 8))) -}}
 {{- end -}}
+
+{{/*
+checkov findings the chart accepts, each with its reason, as checkov.io/skipN annotations
+(checkov reads them from the workload's metadata). Only the findings that apply to the
+rendered values are skipped: with digests set, the image checks run and pass.
+Usage: include "llama-factory.checkovSkips" (dict "images" (list .Values.images.training) "secretEnv" true "batch" true)
+*/}}
+{{- define "llama-factory.checkovSkips" -}}
+{{- $skips := list -}}
+{{- if .batch -}}
+{{- /* Run-to-completion pods serve nothing, so liveness/readiness probes do not apply. */ -}}
+{{- $skips = append $skips "CKV_K8S_8=runs to completion and serves nothing to probe" -}}
+{{- $skips = append $skips "CKV_K8S_9=runs to completion and serves nothing to probe" -}}
+{{- end -}}
+{{- $undigested := false -}}
+{{- range .images }}{{ if not .digest }}{{ $undigested = true }}{{ end }}{{ end -}}
+{{- if $undigested -}}
+{{- /* Without a digest the image is pinned by its release tag (the schema refuses `latest`). */ -}}
+{{- $skips = append $skips "CKV_K8S_43=pinned by release tag; set images.*.digest to pin by digest" -}}
+{{- $skips = append $skips "CKV_K8S_15=pinned by release tag; pullPolicy is images.*.pullPolicy, a digest makes this check pass" -}}
+{{- end -}}
+{{- if .secretEnv -}}
+{{- /* MLflow and the HF Trainer's MLflow callback read the URI and credentials only from the environment. */ -}}
+{{- $skips = append $skips "CKV_K8S_35=MLflow reads MLFLOW_TRACKING_* only from environment variables" -}}
+{{- end -}}
+{{- range $i, $skip := $skips }}
+checkov.io/skip{{ add1 $i }}: {{ $skip | quote }}
+{{- end -}}
+{{- end -}}

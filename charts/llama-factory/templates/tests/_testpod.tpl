@@ -1,4 +1,4 @@
-{{/* A helm test Pod running one shell script. Usage: include "llama-factory.testPod" (list $ "name" $script $extraEnvYaml) */}}
+{{/* A helm test Pod running one shell script. Usage: include "llama-factory.testPod" (list $ "name" $script $extraEnvYaml $envHasSecrets) */}}
 {{- define "llama-factory.testPod" -}}
 {{- $root := index . 0 -}}
 {{- $name := index . 1 -}}
@@ -12,9 +12,7 @@ metadata:
   annotations:
     helm.sh/hook: test
     helm.sh/hook-delete-policy: before-hook-creation
-    # One-shot test pod: no probes (CKV_K8S_8, CKV_K8S_9).
-    checkov.io/skip1: CKV_K8S_8=helm test pod runs to completion
-    checkov.io/skip2: CKV_K8S_9=helm test pod runs to completion
+    {{- include "llama-factory.checkovSkips" (dict "images" (list $root.Values.tests.image) "secretEnv" (index . 4) "batch" true) | nindent 4 }}
 spec:
   restartPolicy: Never
   {{- include "llama-factory.podCommon" $root | nindent 2 }}

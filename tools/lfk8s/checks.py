@@ -1,0 +1,69 @@
+"""Checks on rendered manifests: kubernetes-validate (strict schemas) and checkov."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+
+from lfk8s import versions
+from lfk8s.chart import Rendered, write_manifests
+from lfk8s.toolchain import checkov_executable
+
+
+def schema_version(kube_version: str = versions.KUBERNETES_VERSION) -> str:
+    """kubernetes-validate ships schemas per minor release (x.y.0)."""
+    major, minor = kube_version.split(".")[:2]
+    return f"{major}.{minor}.0"
+
+
+def kubernetes_schema_errors(rendered: Rendered, kube_version: str = versions.KUBERNETES_VERSION) -> list[str]:
+    """Every object checked against the strict OpenAPI schema of the target Kubernetes version."""
+    errors = []
+    for obj in rendered.objects:
+        name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        try:
+            kubernetes_validate.validate(obj, schema_version(kube_version), strict=True)
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{name}: {'.'.join(map(str, error.path))}: {error.message}")
+        except kubernetes_validate.SchemaNotFoundError as error:
+            errors.append(f"{name}: no schema for {error}")
+    return errors
+
+
+@dataclass
+class CheckovReport:
+    passed: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def failures(self) -> list[str]:
+        return [f"{c['check_id']} {c['check_name']}: {c['resource']}" for c in self.failed]
+
+
+def run_checkov(rendered: Rendered) -> CheckovReport:
+    with tempfile.TemporaryDirectory(prefix="lfk8s-checkov-") as tmp:
+        write_manifests(rendered, Path(tmp) / "manifests")
+        env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR")
+        result = subprocess.run(
+            [str(checkov_executable()), "--directory", str(Path(tmp) / "manifests"), "--framework", "kubernetes",
+             "--output", "json", "--skip-download", "--soft-fail"],
+            capture_output=True, text=True, env=env, cwd=tmp,
+        )
+    if result.returncode != 0 or not result.stdout.strip():
+        raise RuntimeError(f"checkov failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    data = json.loads(result.stdout)
+    reports = data if isinstance(data, list) else [data]
+    report = CheckovReport()
+    for item in reports:
+        results = item.get("results", {})
+        report.passed += item.get("summary", {}).get("passed", 0)
+        report.failed += results.get("failed_checks", [])
+        report.skipped += results.get("skipped_checks", [])
+    return report

@@ -1,0 +1,103 @@
+"""Installs the pinned tools the harness runs, into ~/.cache/lfk8s, keyed by version.
+
+Helm is built from source through the Go module proxy (no prebuilt downloads reach
+these machines); checkov gets a virtual environment of its own because its pinned
+dependencies conflict with the harness's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import venv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from lfk8s import versions
+from lfk8s.paths import cache_dir
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class ToolchainError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class GoBinary:
+    """A Go program installed with `go install module/cmd@version`, version-stamped."""
+
+    name: str
+    package: str
+    version: str
+    ldflags: str = ""
+
+    @property
+    def path(self) -> Path:
+        return cache_dir() / f"{self.name}-{self.version}" / self.name
+
+    def ensure(self, report: Reporter = _quiet) -> Path:
+        if self.path.exists():
+            return self.path
+        go = shutil.which("go")
+        if go is None:
+            raise ToolchainError(f"building {self.name} {self.version} needs Go on PATH (https://go.dev/dl/)")
+        staging = self.path.parent.with_name(self.path.parent.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        env = dict(os.environ, CGO_ENABLED="0", GOBIN=str(staging), GOFLAGS="-mod=mod")
+        command = [go, "install", "-trimpath", "-ldflags", f"-s -w {self.ldflags}".strip(), f"{self.package}@{self.version}"]
+        report(f"building {self.name} {self.version} from source through the Go module proxy (first run only)")
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ToolchainError(f"go install {self.package}@{self.version} failed:\n{result.stderr[-4000:]}")
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+        staging.rename(self.path.parent)
+        return self.path
+
+
+def helm_binary(major: int = versions.HELM_DEFAULT_MAJOR) -> GoBinary:
+    version = versions.HELM_VERSIONS[major]
+    return GoBinary(
+        name="helm",
+        package=f"helm.sh/helm/v{major}/cmd/helm",
+        version=version,
+        # Without the stamp `helm version` says v0.0.0 and chart kubeVersion checks misfire.
+        ldflags=f"-X helm.sh/helm/v{major}/internal/version.version={version}",
+    )
+
+
+def ensure_helm(major: int = versions.HELM_DEFAULT_MAJOR, report: Reporter = _quiet) -> Path:
+    return helm_binary(major).ensure(report)
+
+
+def checkov_executable(report: Reporter = _quiet) -> Path:
+    env_dir = cache_dir() / f"checkov-{versions.CHECKOV_VERSION}"
+    executable = env_dir / "bin" / "checkov"
+    if executable.exists():
+        return executable
+    report(f"installing checkov {versions.CHECKOV_VERSION} into its own virtual environment (first run only)")
+    shutil.rmtree(env_dir, ignore_errors=True)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    result = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", f"checkov=={versions.CHECKOV_VERSION}"],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(env_dir, ignore_errors=True)
+        raise ToolchainError(f"pip install checkov=={versions.CHECKOV_VERSION} failed:\n{result.stderr[-4000:]}")
+    return executable
+
+
+def ensure_all(report: Reporter = _quiet) -> dict[str, Path]:
+    tools = {f"helm{major}": ensure_helm(major, report) for major in sorted(versions.HELM_VERSIONS, reverse=True)}
+    tools["checkov"] = checkov_executable(report)
+    return tools
+
+

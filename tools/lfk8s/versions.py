@@ -1,0 +1,13 @@
+"""Pinned versions of every tool the project builds or installs. Bump here only."""
+
+from __future__ import annotations
+
+# Helm 4 is current; Helm 3 is kept to prove the chart renders identically on it.
+HELM_VERSIONS: dict[int, str] = {4: "v4.3.1", 3: "v3.22.0"}
+HELM_DEFAULT_MAJOR = 4
+
+# The Kubernetes version the chart is rendered for and validated against
+# (kubernetes-validate's strict schemas), and that the local cluster runs.
+KUBERNETES_VERSION = "1.35.4"
+
+CHECKOV_VERSION = "3.3.30"
