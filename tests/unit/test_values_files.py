@@ -1,0 +1,85 @@
+"""Every values/ file: generated from its profile, valid, renders, passes the linters, matches its golden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lfk8s import chart, checks, values
+from lfk8s.helm import Helm
+from lfk8s.paths import ProjectPaths
+
+VALUES_FILES = sorted((Path(__file__).parents[2] / "values").glob("*.yaml"))
+REQUIRED_ENVIRONMENTS = {"local", "dev", "staging", "prod", "base-only", "inference-only", "webui-only"}
+
+
+def test_required_environments_exist() -> None:
+    assert REQUIRED_ENVIRONMENTS <= {p.stem for p in VALUES_FILES}
+
+
+def test_values_files_match_their_profiles(paths: ProjectPaths) -> None:
+    assert values.generate_all(paths, check_only=True) == [], "run `lfk8s values generate`"
+
+
+def test_every_values_file_has_a_profile(paths: ProjectPaths) -> None:
+    assert {p.name for p in VALUES_FILES} == {p.name for p in paths.profiles_dir.glob("*.yaml")}
+
+
+@pytest.fixture(scope="module", params=VALUES_FILES, ids=lambda p: p.stem)
+def values_file(request: pytest.FixtureRequest) -> Path:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def rendered(helm: Helm, paths: ProjectPaths, values_file: Path) -> chart.Rendered:
+    return chart.render_file(helm, paths, values_file)
+
+
+def test_helm_lint_strict(helms: dict[int, Helm], paths: ProjectPaths, values_file: Path) -> None:
+    for helm in helms.values():
+        helm.lint(paths.chart, values.load(values_file), chart.DEFAULT_NAMESPACE)
+
+
+def test_kubernetes_validate_strict(rendered: chart.Rendered) -> None:
+    assert rendered.objects
+    assert checks.kubernetes_schema_errors(rendered) == []
+
+
+@pytest.fixture(scope="module")
+def checkov_report(rendered: chart.Rendered) -> checks.CheckovReport:
+    return checks.run_checkov(rendered)
+
+
+def test_checkov_has_no_failed_checks(checkov_report: checks.CheckovReport) -> None:
+    assert checkov_report.passed > 0
+    assert checkov_report.failures() == []
+
+
+def test_checkov_skips_are_justified(checkov_report: checks.CheckovReport) -> None:
+    """Every skip carries a reason, from an annotation the chart writes next to the resource."""
+    for skip in checkov_report.skipped:
+        assert skip["check_result"].get("suppress_comment", "").strip(), skip["check_id"]
+
+
+def test_helm3_and_helm4_render_identically(helms: dict[int, Helm], paths: ProjectPaths, values_file: Path) -> None:
+    four, three = (chart.render_file(helms[m], paths, values_file) for m in (4, 3))
+    assert three.objects == four.objects
+
+
+def test_matches_golden(paths: ProjectPaths, rendered: chart.Rendered, values_file: Path) -> None:
+    golden = chart.golden_path(paths, values_file)
+    assert golden.exists(), "run `lfk8s golden --update`"
+    assert rendered.text == golden.read_text(), f"{values_file.name} drifted from {golden}; review and run `lfk8s golden --update`"
+
+
+def test_golden_drift_is_detected(helm: Helm, paths: ProjectPaths, tmp_path: Path) -> None:
+    """The drift check itself fails when a golden differs."""
+    copy = ProjectPaths(tmp_path)
+    for sub in ("charts", "values"):
+        import shutil
+        shutil.copytree(paths.root / sub, tmp_path / sub)
+    chart.drifted_goldens(helm, copy, update=True)
+    local = chart.golden_path(copy, copy.values_dir / "local.yaml")
+    local.write_text(local.read_text().replace("llm-inference", "llm-other"))
+    assert chart.drifted_goldens(helm, copy) == [local]
