@@ -8,6 +8,7 @@ names and checksums, and the standard labels.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -522,7 +523,8 @@ def test_secrets_only_in_the_secret(secret_render: Rendered) -> None:
 def test_secret_holds_credentials_and_training_reads_it(secret_render: Rendered) -> None:
     """The chart's Secret holds every credential; training gets MLFLOW_TRACKING_URI by secretKeyRef."""
     secret = secret_render.get("Secret", component="mlflow")
-    data = secret.get("stringData") or {}
+    data = {**{k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()},
+            **(secret.get("stringData") or {})}
     assert data == {SECRET_KEYS[k]: v for k, v in MLFLOW_SECRETS.items()}
     env = env_of(main_container(workload(secret_render, "training")))
     ref = env["MLFLOW_TRACKING_URI"]["valueFrom"]["secretKeyRef"]
@@ -616,8 +618,8 @@ def test_names_and_labels_fit_with_longest_release(
                 assert LABEL_VALUE.match(str(value)), (name, key, value)
     for job in rendered.of_kind("Job"):
         assert len(job["metadata"]["name"]) <= 52, job["metadata"]["name"]
-    names = rendered.names()
-    assert len(names) == len(set((o["kind"], o["metadata"]["name"]) for o in rendered.objects))
+    keys = [(o["kind"], o["metadata"]["name"]) for o in rendered.objects]
+    assert len(keys) == len(set(keys)), "two objects of one kind share a truncated name"
 
 
 # ---------------------------------------------------------------- 9. stability and checksums
