@@ -62,3 +62,10 @@ class Helm:
         args = ["lint", str(chart), "--strict", "--namespace", namespace,
                 "--kube-version", self.kube_version, "--values", "-"]
         return self.run(args, json.dumps(values).encode())
+
+    def notes(self, chart: Path, values: dict[str, Any], release: str, namespace: str) -> str:
+        """NOTES.txt as an install would print it (client-side dry run: no cluster needed)."""
+        # `install` has no --kube-version: Helm 4 assumes its own client's Kubernetes version.
+        args = ["install", release, str(chart), "--dry-run=client", "--namespace", namespace, "--values", "-"]
+        out = self.run(args, json.dumps(values).encode())
+        return out.split("\nNOTES:\n", 1)[1] if "\nNOTES:\n" in out else ""
