@@ -9,14 +9,23 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from rich.console import Console
+from rich.console import Console as RichConsole
 from rich.table import Table
 
-from lfk8s import chart, checks, schema, toolchain, values, versions
+from lfk8s import chart, checks, release, schema, toolchain, upgrades, values, versions
+from lfk8s import status as status_mod
+from lfk8s.cluster import ClusterError, LocalCluster, NodePool
 from lfk8s.helm import Helm, HelmError
+from lfk8s.kind import KindCluster
+from lfk8s.mlflow_server import MlflowServer
 from lfk8s.paths import ProjectPaths
 
-console = Console(stderr=True)
+console = RichConsole(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+
+def Console() -> "RichConsole":  # noqa: N802 - one place that sizes every table
+    """Tables stay readable in CI logs, where rich would otherwise assume 80 columns."""
+    return RichConsole(width=None if sys.stdout.isatty() else 150)
 
 
 def _helm(major: int) -> Helm:
@@ -149,6 +158,155 @@ def cmd_bench_render(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0
 
 
+# ---------- the local cluster and releases in it ----------
+
+def _pool(args: argparse.Namespace) -> NodePool:
+    return NodePool(gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node, cpu_nodes=args.cpu_nodes)
+
+
+def _local(args: argparse.Namespace) -> LocalCluster:
+    return LocalCluster(name=args.cluster, pool=_pool(args))
+
+
+def _kubeconfig(args: argparse.Namespace) -> Path:
+    if getattr(args, "kubeconfig", None):
+        return args.kubeconfig
+    if getattr(args, "backend", "kwok") == "kind":
+        return KindCluster(name=args.cluster).kubeconfig
+    return LocalCluster(name=args.cluster).kubeconfig
+
+
+def _target(args: argparse.Namespace, paths: ProjectPaths) -> release.Target:
+    from kubernetes import config as kube_config
+
+    kubeconfig = _kubeconfig(args)
+    if not kubeconfig.exists():
+        raise ClusterError(f"no cluster: {kubeconfig} does not exist (run `lfk8s cluster up`)")
+    helm = Helm(toolchain.ensure_helm(versions.HELM_DEFAULT_MAJOR, console.log), kubeconfig=kubeconfig)
+    api = kube_config.new_client_from_config(config_file=str(kubeconfig))
+    return release.Target(helm=helm, api=api, paths=paths, release=args.release, namespace=args.namespace)
+
+
+def cluster_up(args: argparse.Namespace) -> None:
+    if args.backend == "kind":
+        kind = KindCluster(name=args.cluster, pool=_pool(args))
+        why = KindCluster.available()
+        if why:
+            kind.write_config()
+            raise ClusterError(f"{why}. Config written to {kind.config_path}; run: {' '.join(kind.create_command())}")
+        kind.up()
+        return
+    with console.status("bringing the local cluster up") as spinner:
+        cluster = _local(args)
+        cluster.up(report=lambda m: (spinner.update(m), console.log(m)))
+        MlflowServer.for_cluster(cluster, args.mlflow_port).start(console.log)
+
+
+def cmd_cluster_up(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    cluster_up(args)
+    return cmd_cluster_status(args, paths)
+
+
+def cmd_cluster_down(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    if args.backend == "kind":
+        KindCluster(name=args.cluster).down()
+        return 0
+    cluster = LocalCluster(name=args.cluster)
+    MlflowServer.for_cluster(cluster, args.mlflow_port).stop()
+    cluster.down(console.log)
+    console.print("local cluster stopped and its state removed")
+    return 0
+
+
+def cmd_cluster_status(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    cluster = LocalCluster(name=args.cluster)
+    table = Table("component", "running", title=f"local cluster {cluster.name} ({cluster.kubeconfig})")
+    running = cluster.running()
+    for component, alive in running.items():
+        table.add_row(component, "yes" if alive else "no")
+    mlflow = MlflowServer.for_cluster(cluster, args.mlflow_port)
+    table.add_row(f"mlflow ({mlflow.url})", "yes" if mlflow.healthy() else "no")
+    Console().print(table)
+    if not all(running.values()):
+        return 1
+    from kubernetes import client
+    nodes = Table("node", "GPUs", "taints", "ready", title="nodes")
+    for node in client.CoreV1Api(cluster.api_client()).list_node().items:
+        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        taints = ", ".join(f"{t.key}={t.value or ''}:{t.effect}" for t in node.spec.taints or []) or "-"
+        nodes.add_row(node.metadata.name, (node.status.allocatable or {}).get("nvidia.com/gpu", "0"), taints, "yes" if ready else "no")
+    Console().print(nodes)
+    return 0
+
+
+def _check_mlflow_wiring(target: release.Target, mlflow: MlflowServer, data: dict) -> None:
+    """When the release's Secret points at the local MLflow, prove it answers through MLflow's client."""
+    import base64
+
+    secret_name = data.get("mlflow", {}).get("existingSecret") or f"{target.release}-llama-factory-mlflow"
+    try:
+        secret = target.core.read_namespaced_secret(secret_name, target.namespace)
+    except Exception:
+        return
+    uri = base64.b64decode((secret.data or {}).get("MLFLOW_TRACKING_URI", "")).decode()
+    if uri.rstrip("/") == mlflow.url and mlflow.healthy():
+        experiment = data.get("mlflow", {}).get("experimentName", "llama-factory")
+        experiment_id = mlflow.ensure_experiment(experiment, uri)
+        console.log(f"MLflow at {uri} (from Secret {secret_name}) answers: experiment {experiment!r} has id {experiment_id}")
+
+
+def install_file(args: argparse.Namespace, paths: ProjectPaths, values_file: Path) -> release.Target:
+    target = _target(args, paths)
+    data = values.load(values_file)
+    values.validate(data, paths, str(values_file))
+    release.ensure_namespace(target)
+    with console.status(f"helm upgrade --install {target.release} -f {values_file} --wait --wait-for-jobs"):
+        release.install(target, data, timeout=args.timeout)
+    _check_mlflow_wiring(target, MlflowServer.for_cluster(LocalCluster(name=args.cluster), args.mlflow_port), data)
+    return target
+
+
+def cmd_install(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    target = install_file(args, paths, args.values_file)
+    Console().print(status_mod.tables(target))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    Console().print(status_mod.tables(_target(args, paths)))
+    return 0
+
+
+def cmd_test(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    target = _target(args, paths)
+    Console().print(target.helm.test(target.release, target.namespace))
+    return 0
+
+
+def cmd_check_upgrade(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    target = _target(args, paths)
+    data = values.load(args.values_file)
+    release.ensure_namespace(target)
+    steps = upgrades.check_upgrade(target, data, timeout=args.timeout, report=console.log)
+    table = Table("check", "result", "detail", title=f"upgrade checks for {args.values_file}")
+    for step in steps:
+        table.add_row(step.name, "[green]pass[/]" if step.ok else "[red]FAIL[/]", step.detail)
+    Console().print(table)
+    return 0 if steps and all(step.ok for step in steps) else 1
+
+
+def cmd_up(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    """The main job: tools, the local cluster with mocked GPU nodes, MLflow, values/local.yaml installed, status."""
+    toolchain.ensure_all(console.log)
+    cluster_up(args)
+    cmd_cluster_status(args, paths)
+    target = install_file(args, paths, args.values_file)
+    console.log(target.helm.test(target.release, target.namespace).strip())
+    Console().print(status_mod.tables(target))
+    console.print(f"kubeconfig: export KUBECONFIG={_kubeconfig(args)}    tear down: bin/lfk8s cluster down")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lfk8s", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -189,6 +347,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update", action="store_true")
     p.set_defaults(func=cmd_golden)
 
+    def cluster_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--cluster", default="lfk8s", help="cluster name")
+        p.add_argument("--backend", choices=["kwok", "kind"], default="kwok",
+                       help="kwok: local processes with mocked nodes (no Docker needed); kind: Docker")
+        p.add_argument("--gpu-nodes", type=int, default=2)
+        p.add_argument("--gpus-per-node", type=int, default=8)
+        p.add_argument("--cpu-nodes", type=int, default=1)
+        p.add_argument("--mlflow-port", type=int, default=5000)
+
+    def release_options(p: argparse.ArgumentParser) -> None:
+        cluster_options(p)
+        p.add_argument("--kubeconfig", type=Path, help="default: the local cluster's")
+        p.add_argument("--release", default=chart.DEFAULT_RELEASE)
+        p.add_argument("--namespace", default=chart.DEFAULT_NAMESPACE)
+        p.add_argument("--timeout", default="5m")
+
+    p = sub.add_parser("up", help="the main job: tools, local cluster, MLflow, install values/local.yaml, status")
+    release_options(p)
+    p.add_argument("values_file", type=Path, nargs="?", default=Path("values/local.yaml"))
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("cluster", help="the local Kubernetes cluster with mocked GPU nodes")
+    cs = p.add_subparsers(dest="action", required=True)
+    for action, func, text in (("up", cmd_cluster_up, "start it (idempotent) with MLflow beside it"),
+                               ("down", cmd_cluster_down, "stop everything and remove its state"),
+                               ("status", cmd_cluster_status, "what runs, and the nodes")):
+        c = cs.add_parser(action, help=text)
+        cluster_options(c)
+        c.set_defaults(func=func)
+
+    p = sub.add_parser("install", help="helm upgrade --install --wait --wait-for-jobs a values file, then status")
+    release_options(p)
+    p.add_argument("values_file", type=Path)
+    p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("status", help="pods (nodes, GPUs), Jobs, Services and revision of a release")
+    release_options(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("test", help="helm test the release")
+    release_options(p)
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("check-upgrade", help="prove idempotent upgrades and targeted rollouts")
+    release_options(p)
+    p.add_argument("values_file", type=Path)
+    p.set_defaults(func=cmd_check_upgrade)
+
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bs = p.add_subparsers(dest="action", required=True)
     b = bs.add_parser("render", help="render time per values file, helm 4 and helm 3")
@@ -202,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = ProjectPaths.discover()
     try:
         return args.func(args, paths)
-    except (values.InvalidValues, HelmError, toolchain.ToolchainError) as error:
+    except (values.InvalidValues, HelmError, toolchain.ToolchainError, ClusterError, release.Unschedulable) as error:
         console.print(f"[red]error:[/] {error}")
         return 2
 

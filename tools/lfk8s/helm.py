@@ -18,6 +18,10 @@ from lfk8s import versions
 logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
 
 
+def _stderr(error: pyhelm3_errors.Error) -> str:
+    return error.stderr.decode() if isinstance(error.stderr, bytes) else str(error.stderr)
+
+
 class HelmError(RuntimeError):
     """helm exited non-zero; the message is helm's own stderr."""
 
@@ -43,7 +47,7 @@ class Helm:
         try:
             return asyncio.run(self._command.run(args, stdin)).decode()
         except pyhelm3_errors.Error as error:
-            raise HelmError(args, error.stderr.decode() if isinstance(error.stderr, bytes) else str(error.stderr)) from None
+            raise HelmError(args, _stderr(error)) from None
 
     def version(self) -> str:
         return self.run(["version", "--template", "{{ .Version }}"]).strip()
@@ -69,3 +73,38 @@ class Helm:
         args = ["install", release, str(chart), "--dry-run=client", "--namespace", namespace, "--values", "-"]
         out = self.run(args, json.dumps(values).encode())
         return out.split("\nNOTES:\n", 1)[1] if "\nNOTES:\n" in out else ""
+
+    def upgrade_install(self, chart: Path, values: dict[str, Any], release: str, namespace: str,
+                        wait: bool = True, timeout: str | None = None) -> dict[str, Any]:
+        """`helm upgrade --install [--wait --wait-for-jobs]` through pyhelm3; returns helm's JSON."""
+        return asyncio.run(self.upgrade_install_async(chart, values, release, namespace, wait, timeout))
+
+    async def upgrade_install_async(self, chart: Path, values: dict[str, Any], release: str, namespace: str,
+                                    wait: bool = True, timeout: str | None = None) -> dict[str, Any]:
+        try:
+            result = await self._command.install_or_upgrade(
+                release, chart, values, namespace=namespace, wait=wait, timeout=timeout or self.timeout,
+                create_namespace=False)
+        except pyhelm3_errors.Error as error:
+            raise HelmError(["upgrade", "--install", release], _stderr(error)) from None
+        return result if isinstance(result, dict) else {}
+
+    def history(self, release: str, namespace: str) -> list[dict[str, Any]]:
+        return json.loads(self.run(["history", release, "--namespace", namespace, "--output", "json"]))
+
+    def rollback(self, release: str, namespace: str, revision: int, wait: bool = True) -> None:
+        args = ["rollback", release, str(revision), "--namespace", namespace, "--timeout", self.timeout]
+        self.run(args + (["--wait", "--wait-for-jobs"] if wait else []))
+
+    def uninstall(self, release: str, namespace: str, wait: bool = True) -> str:
+        return self.run(["uninstall", release, "--namespace", namespace, "--timeout", self.timeout]
+                        + (["--wait"] if wait else []))
+
+    def test(self, release: str, namespace: str) -> str:
+        return self.run(["test", release, "--namespace", namespace, "--timeout", self.timeout])
+
+    def manifest(self, release: str, namespace: str) -> str:
+        return self.run(["get", "manifest", release, "--namespace", namespace])
+
+    def status(self, release: str, namespace: str) -> dict[str, Any]:
+        return json.loads(self.run(["status", release, "--namespace", namespace, "--output", "json"]))

@@ -268,6 +268,7 @@ def kubernetes_binaries(report: Reporter = _quiet) -> dict[str, Path]:
     if all(path.exists() for path in binaries.values()):
         return binaries
     version = "v" + KUBERNETES_VERSION.lstrip("v")
+    _go()  # fail before touching the cache
     staging = _staging(final)
     with tempfile.TemporaryDirectory(prefix="lfk8s-kubernetes-") as tmp:
         workdir = Path(tmp)
@@ -292,6 +293,7 @@ def etcd_binary(report: Reporter = _quiet) -> Path:
     binary = final / "etcd"
     if binary.exists():
         return binary
+    _go()  # fail before touching the cache
     staging = _staging(final)
     with tempfile.TemporaryDirectory(prefix="lfk8s-etcd-") as tmp:
         workdir = Path(tmp)

@@ -77,27 +77,56 @@ def ensure_helm(major: int = versions.HELM_DEFAULT_MAJOR, report: Reporter = _qu
     return helm_binary(major).ensure(report)
 
 
+@dataclass(frozen=True)
+class PipTool:
+    """A Python tool in a virtual environment of its own: its pinned dependencies
+    (checkov's, MLflow's) would conflict with the harness's."""
+
+    name: str
+    version: str
+    executable_name: str
+
+    @property
+    def env_dir(self) -> Path:
+        return cache_dir() / f"{self.name}-{self.version}"
+
+    @property
+    def executable(self) -> Path:
+        return self.env_dir / "bin" / self.executable_name
+
+    @property
+    def python(self) -> Path:
+        return self.env_dir / "bin" / "python"
+
+    def ensure(self, report: Reporter = _quiet) -> Path:
+        marker = self.env_dir / ".installed"
+        if marker.exists():
+            return self.executable
+        report(f"installing {self.name} {self.version} into its own virtual environment (first run only)")
+        shutil.rmtree(self.env_dir, ignore_errors=True)
+        venv.EnvBuilder(with_pip=True).create(self.env_dir)
+        result = subprocess.run(
+            [str(self.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{self.name}=={self.version}"],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(self.env_dir, ignore_errors=True)
+            raise ToolchainError(f"pip install {self.name}=={self.version} failed:\n{result.stderr[-4000:]}")
+        marker.touch()
+        return self.executable
+
+
+CHECKOV = PipTool("checkov", versions.CHECKOV_VERSION, "checkov")
+MLFLOW = PipTool("mlflow", versions.MLFLOW_VERSION, "mlflow")
+
+
 def checkov_executable(report: Reporter = _quiet) -> Path:
-    env_dir = cache_dir() / f"checkov-{versions.CHECKOV_VERSION}"
-    executable = env_dir / "bin" / "checkov"
-    if executable.exists():
-        return executable
-    report(f"installing checkov {versions.CHECKOV_VERSION} into its own virtual environment (first run only)")
-    shutil.rmtree(env_dir, ignore_errors=True)
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    result = subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", f"checkov=={versions.CHECKOV_VERSION}"],
-        capture_output=True, text=True,
-    )
-    if result.returncode != 0:
-        shutil.rmtree(env_dir, ignore_errors=True)
-        raise ToolchainError(f"pip install checkov=={versions.CHECKOV_VERSION} failed:\n{result.stderr[-4000:]}")
-    return executable
+    return CHECKOV.ensure(report)
 
 
 def ensure_all(report: Reporter = _quiet) -> dict[str, Path]:
     tools = {f"helm{major}": ensure_helm(major, report) for major in sorted(versions.HELM_VERSIONS, reverse=True)}
-    tools["checkov"] = checkov_executable(report)
+    tools["checkov"] = CHECKOV.ensure(report)
     return tools
 
 

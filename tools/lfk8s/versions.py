@@ -11,3 +11,6 @@ HELM_DEFAULT_MAJOR = 4
 KUBERNETES_VERSION = "1.35.4"
 
 CHECKOV_VERSION = "3.3.30"
+
+# The local cluster's stand-in for the users' MLflow tracking server.
+MLFLOW_VERSION = "3.17.2"

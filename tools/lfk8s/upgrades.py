@@ -1,0 +1,85 @@
+"""Proof that upgrades do what they should, and nothing else.
+
+1. The same values again: no object's generation, spec or uid changes, no Job re-runs,
+   no pod restarts.
+2. One training parameter changed: a new training run starts (no "field is immutable"),
+   the inference Deployment and its pods are untouched.
+3. One inference parameter changed: only the inference pods roll.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from lfk8s import release
+from lfk8s.helm import HelmError
+from lfk8s.release import Diff, ObjectState, Target
+
+Reporter = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _components(keys: list[tuple[str, str]], states: dict[tuple[str, str], ObjectState]) -> set[str]:
+    return {states[key].component for key in keys if key in states}
+
+
+def _apply(target: Target, values: dict[str, Any], timeout: str) -> tuple[dict[tuple[str, str], ObjectState], str | None]:
+    try:
+        release.install(target, values, timeout=timeout)
+    except (HelmError, release.Unschedulable) as error:
+        return {}, str(error)
+    release.wait_for(lambda: release.settled(target), timeout=120)
+    return release.snapshot(target), None
+
+
+def _touched_components(change: Diff, before: dict, after: dict) -> set[str]:
+    return _components(change.removed + change.changed, before) | _components(change.added + change.changed, after)
+
+
+def check_upgrade(target: Target, values: dict[str, Any], timeout: str = "5m", report: Reporter = lambda _: None) -> list[Step]:
+    steps: list[Step] = []
+    report("installing (or upgrading to) the values as given")
+    base, error = _apply(target, values, timeout)
+    if error:
+        return [Step("install", False, error)]
+
+    report("upgrading again with identical values")
+    same, error = _apply(target, values, timeout)
+    change = release.diff(base, same)
+    steps.append(Step("identical values change nothing", not error and change.empty(), error or change.describe()))
+    current_values, current = values, same
+
+    if values.get("training", {}).get("enabled"):
+        report("changing one training parameter (learningRate)")
+        changed_values = copy.deepcopy(current_values)
+        old_rate = changed_values["training"].get("learningRate", 1e-4)
+        changed_values["training"]["learningRate"] = old_rate * 2
+        after, error = _apply(target, changed_values, timeout)
+        change = release.diff(current, after)
+        new_jobs = [name for kind, name in change.added if kind == "Job" and after[(kind, name)].component == "training"]
+        untouched = not ({"inference", "webui"} & _touched_components(change, current, after))
+        steps.append(Step("training change starts a new run, inference untouched",
+                          not error and bool(new_jobs) and untouched,
+                          error or f"new training Job: {', '.join(new_jobs) or 'none'}; {change.describe()}"))
+        if not error:
+            current_values, current = changed_values, after
+
+    if values.get("inference", {}).get("enabled"):
+        report("changing one inference parameter (maxModelLen)")
+        changed_values = copy.deepcopy(current_values)
+        changed_values["inference"]["maxModelLen"] = int(changed_values["inference"].get("maxModelLen", 4096)) + 1024
+        after, error = _apply(target, changed_values, timeout)
+        change = release.diff(current, after)
+        touched = _touched_components(change, current, after)
+        steps.append(Step("inference change rolls only inference pods",
+                          not error and touched == {"inference"},
+                          error or f"components touched: {sorted(touched)}; {change.describe()}"))
+    return steps
