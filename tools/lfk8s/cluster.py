@@ -298,7 +298,9 @@ class LocalCluster:
             return [str(binary), "--kubeconfig", str(state_dir / "kube-controller-manager.kubeconfig"),
                     "--leader-elect=false", "--secure-port=0", "--cluster-name", self.name,
                     "--service-account-private-key-file", str(pki.sa_key), "--root-ca-file", str(pki.ca_cert),
-                    "--use-service-account-credentials=true", "--profiling=false", "--v=1"]
+                    "--use-service-account-credentials=true", "--profiling=false", "--v=1",
+                    # Bind claims within seconds (default 15 s): pods wait on their claim before scheduling.
+                    "--pvclaimbinder-sync-period=2s"]
         if component == "kube-scheduler":
             return [str(binary), "--kubeconfig", str(state_dir / "kube-scheduler.kubeconfig"),
                     "--leader-elect=false", "--secure-port=0", "--profiling=false", "--v=1"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,30 @@ class Helm:
 
     def status(self, release: str, namespace: str) -> dict[str, Any]:
         return json.loads(self.run(["status", release, "--namespace", namespace, "--output", "json"]))
+
+    def terminate_own_runs(self) -> int:
+        """SIGTERM the helm processes this process started (helm then cancels cleanly).
+
+        pyhelm3 runs helm under `sh -c`; cancelling its task signals the shell, not helm,
+        which then waits out its --timeout. Returns how many were signalled."""
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        descendants, frontier = set(), {os.getpid()}
+        while frontier:
+            frontier = {pid for pid, parent in parents.items() if parent in frontier} - descendants
+            descendants |= frontier
+        signalled = 0
+        for pid in descendants:
+            try:
+                argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+                if argv0 == str(self.executable):
+                    os.kill(pid, signal.SIGTERM)
+                    signalled += 1
+            except (OSError, UnicodeDecodeError):
+                continue
+        return signalled

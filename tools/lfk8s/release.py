@@ -139,10 +139,10 @@ async def _install_watched(target: Target, values: dict[str, Any], timeout: str,
             continue
         stuck_since = stuck_since or time.monotonic()
         if any(p.definitive for p in problems) or time.monotonic() - stuck_since >= patience:
-            task.cancel()
+            target.helm.terminate_own_runs()
             try:
-                await task
-            except (asyncio.CancelledError, HelmError):
+                await asyncio.wait_for(task, timeout=30)
+            except (asyncio.TimeoutError, HelmError):
                 pass
             raise Unschedulable("\n".join(str(p) for p in problems))
 

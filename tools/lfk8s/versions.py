@@ -9,6 +9,9 @@ HELM_DEFAULT_MAJOR = 4
 # The Kubernetes version the chart is rendered for and validated against
 # (kubernetes-validate's strict schemas), and that the local cluster runs.
 KUBERNETES_VERSION = "1.35.4"
+# The local cluster's etcd (newest 3.6.x on the module proxy) and kwok controller.
+ETCD_VERSION = "v3.6.16"
+KWOK_VERSION = "v0.8.0"
 
 CHECKOV_VERSION = "3.3.30"
 

@@ -1,0 +1,87 @@
+"""Upgrades, rollback, uninstall and re-install on the real API server."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from lfk8s import release, upgrades
+from lfk8s.release import Target
+
+
+def test_upgrade_checks_pass(target: Target, local_values: dict[str, Any]) -> None:
+    steps = upgrades.check_upgrade(target, local_values, timeout="2m")
+    assert [s.name for s in steps] == ["identical values change nothing",
+                                       "training change starts a new run, inference untouched",
+                                       "inference change rolls only inference pods"]
+    assert all(step.ok for step in steps), [(s.name, s.detail) for s in steps if not s.ok]
+
+
+def test_noop_check_detects_a_change(target: Target, local_values: dict[str, Any]) -> None:
+    """The comparison the checks rely on does see a rollout."""
+    release.install(target, local_values, timeout="2m")
+    release.wait_for(lambda: release.settled(target))
+    before = release.snapshot(target)
+    changed = copy.deepcopy(local_values)
+    changed["webui"]["port"] = 7861
+    release.install(target, changed, timeout="2m")
+    release.wait_for(lambda: release.settled(target))
+    touched = release.diff(before, release.snapshot(target)).touched()
+    assert any(kind == "Deployment" and name.endswith("-webui") for kind, name in touched)
+
+
+def _inference_args(target: Target) -> list[str]:
+    (deployment,) = target.apps.list_namespaced_deployment(
+        target.namespace, label_selector=f"{target.selector},app.kubernetes.io/component=inference").items
+    return deployment.spec.template.spec.containers[0].command
+
+
+def test_rollback_restores_the_previous_revision(target: Target, local_values: dict[str, Any]) -> None:
+    release.install(target, local_values, timeout="2m")
+    changed = copy.deepcopy(local_values)
+    changed["inference"]["maxModelLen"] = 8192
+    release.install(target, changed, timeout="2m")
+    assert "8192" in _inference_args(target)
+    target.helm.rollback(target.release, target.namespace, 1)
+    args = _inference_args(target)
+    assert "8192" not in args and str(local_values.get("inference", {}).get("maxModelLen", 4096)) in args
+    history = target.helm.history(target.release, target.namespace)
+    assert [h["revision"] for h in history] == [1, 2, 3] and history[-1]["status"] == "deployed"
+
+
+def test_uninstall_keeps_the_claim_and_reinstall_reuses_it(target: Target, local_values: dict[str, Any]) -> None:
+    release.install(target, local_values, timeout="2m")
+    (claim,) = target.core.list_namespaced_persistent_volume_claim(target.namespace, label_selector=target.selector).items
+    volume = claim.spec.volume_name
+    target.helm.uninstall(target.release, target.namespace)
+    assert release.wait_for(lambda: not target.core.list_namespaced_pod(target.namespace, label_selector=target.selector).items)
+    left = release.snapshot(target)
+    assert {kind for kind, _ in left} == {"PersistentVolumeClaim"}
+    assert target.core.read_persistent_volume(volume).status.phase == "Bound"
+
+    release.install(target, local_values, timeout="2m")
+    (again,) = target.core.list_namespaced_persistent_volume_claim(target.namespace, label_selector=target.selector).items
+    assert again.metadata.uid == claim.metadata.uid and again.spec.volume_name == volume
+
+
+def test_chart_created_namespace_is_kept(target: Target, local_values: dict[str, Any], api: client.ApiClient) -> None:
+    created = f"made-{uuid.uuid4().hex[:6]}"
+    values = copy.deepcopy(local_values)
+    values["namespace"] = {"create": True, "name": created}
+    values.update({k: {"enabled": False} for k in ("training", "merge", "webui", "inference")})
+    release.install(target, values, timeout="2m")
+    core = client.CoreV1Api(api)
+    assert core.read_namespace(created).metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    target.helm.uninstall(target.release, target.namespace)
+    try:
+        assert core.read_namespace(created).status.phase == "Active"
+        assert core.list_namespaced_persistent_volume_claim(created).items, "the kept claim is still there"
+    finally:
+        try:
+            core.delete_namespace(created)
+        except ApiException:
+            pass
