@@ -35,8 +35,8 @@ def _helm(major: int) -> Helm:
 def cmd_toolchain(args: argparse.Namespace, paths: ProjectPaths) -> int:
     table = Table("tool", "version", "path")
     for name, path in toolchain.ensure_all(console.log).items():
-        version = Helm(path).version() if name.startswith("helm") else versions.CHECKOV_VERSION
-        table.add_row(name, version, str(path))
+        # Each path is keyed by its version: <cache>/<tool>-<version>/...
+        table.add_row(name, path.relative_to(toolchain.cache_dir()).parts[0].split("-")[-1], str(path))
     console.print(table)
     return 0
 
@@ -307,6 +307,22 @@ def cmd_up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0
 
 
+def cmd_bench_cluster(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from lfk8s import bench
+
+    figures = [bench.cold_start(args.runs, NodePool(), console.log)]
+    figures += bench.release_figures(args.runs, paths, args.values_file, console.log)
+    figures += bench.scaling(args.nodes, console.log)
+    if args.uncached_build:
+        figures.append(bench.uncached_build(console.log))
+    table = Table("measurement", "median s", "runs", "memory MiB", "note", title="local cluster benchmark")
+    for f in figures:
+        table.add_row(f.name, "-" if f.median_s is None else f"{f.median_s:.2f}", str(f.runs or "-"),
+                      "-" if f.memory_mib is None else f"{f.memory_mib:.0f}", f.note)
+    Console().print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lfk8s", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -400,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = bs.add_parser("render", help="render time per values file, helm 4 and helm 3")
     b.add_argument("--runs", type=int, default=5)
     b.set_defaults(func=cmd_bench_render)
+    b = bs.add_parser("cluster", help="cold start, install, no-op upgrade, helm test, memory, node scaling")
+    b.add_argument("--runs", type=int, default=3)
+    b.add_argument("--nodes", type=int, nargs="*", default=[10, 100, 1000], help="GPU node counts to scale to")
+    b.add_argument("--uncached-build", action="store_true", help="also time building every Go tool into an empty cache")
+    b.add_argument("values_file", type=Path, nargs="?", default=Path("values/local.yaml"))
+    b.set_defaults(func=cmd_bench_cluster)
     return parser
 
 

@@ -127,6 +127,10 @@ def checkov_executable(report: Reporter = _quiet) -> Path:
 def ensure_all(report: Reporter = _quiet) -> dict[str, Path]:
     tools = {f"helm{major}": ensure_helm(major, report) for major in sorted(versions.HELM_VERSIONS, reverse=True)}
     tools["checkov"] = CHECKOV.ensure(report)
+    tools["mlflow"] = MLFLOW.ensure(report)
+    from lfk8s import kubebuild  # builds with this module's helpers
+
+    tools.update(kubebuild.ensure_cluster_binaries(report))
     return tools
 
 

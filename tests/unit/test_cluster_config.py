@@ -1,0 +1,92 @@
+"""The local cluster's generated configuration, checked without starting anything:
+kwok stages, node objects, process command lines, and the kind backend's config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lfk8s import kwok_stages
+from lfk8s.cluster import COMPONENTS, ClusterState, LocalCluster, NodePool
+from lfk8s.kind import KindCluster, gpu_status_patch, kind_config
+
+
+def test_stages_cover_the_lifecycle() -> None:
+    docs = list(yaml.safe_load_all(kwok_stages.stages_yaml()))
+    assert [d["metadata"]["name"] for d in docs] == [
+        "node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-complete-job", "pod-complete-helm-test", "pod-delete"]
+    assert all(d["apiVersion"] == "kwok.x-k8s.io/v1alpha1" and d["kind"] == "Stage" for d in docs)
+    by_name = {d["metadata"]["name"]: d["spec"] for d in docs}
+    assert "phase: Succeeded" in by_name["pod-complete-job"]["next"]["statusTemplate"]
+    assert by_name["pod-complete-helm-test"]["selector"]["matchAnnotations"] == {"helm.sh/hook": "test"}
+    assert by_name["pod-delete"]["next"]["delete"] is True
+    # Node capacity (GPUs) is kept as created, never replaced by kwok's defaults.
+    assert "{{ YAML .status.capacity 1 }}" in by_name["node-initialize"]["next"]["statusTemplate"]
+
+
+def test_job_completion_delay_is_configurable() -> None:
+    delays = {d["metadata"]["name"]: d["spec"].get("delay") for d in kwok_stages.stages(job_seconds=2.5)}
+    assert delays["pod-complete-job"] == {"durationMilliseconds": 2500}
+
+
+def test_node_pool_shapes_gpu_and_cpu_nodes() -> None:
+    nodes = NodePool(gpu_nodes=3, gpus_per_node=4, cpu_nodes=2).nodes("c")
+    gpu = [n for n in nodes if n["metadata"]["labels"].get("nvidia.com/gpu") == "true"]
+    cpu = [n for n in nodes if "nvidia.com/gpu" not in n["metadata"]["labels"]]
+    assert [n["metadata"]["name"] for n in gpu] == ["c-gpu-0", "c-gpu-1", "c-gpu-2"]
+    assert [n["metadata"]["name"] for n in cpu] == ["c-cpu-0", "c-cpu-1"]
+    assert all(n["status"]["capacity"]["nvidia.com/gpu"] == "4" == n["status"]["allocatable"]["nvidia.com/gpu"] for n in gpu)
+    assert all(n["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}] for n in gpu)
+    assert all("taints" not in n["spec"] and "nvidia.com/gpu" not in n["status"]["capacity"] for n in cpu)
+
+
+def test_control_plane_runs_on_loopback_with_tls(tmp_path: Path) -> None:
+    cluster = LocalCluster(name="x", state_root=tmp_path)
+    state = ClusterState(ports={"etcd-client": 1, "etcd-peer": 2, "apiserver": 3, "kwok": 4})
+    commands = {c: cluster.command(c, Path(f"/bin/{c}"), state) for c in COMPONENTS}
+    apiserver = commands["kube-apiserver"]
+    assert apiserver[apiserver.index("--bind-address") + 1] == "127.0.0.1"
+    assert "--tls-cert-file" in apiserver and "--client-ca-file" in apiserver
+    assert apiserver[apiserver.index("--etcd-servers") + 1] == "https://127.0.0.1:1"
+    # Default admission plugins (PodSecurity among them) stay on: nothing enables or disables any.
+    assert not any("admission-plugins" in arg for arg in apiserver)
+    assert "--client-cert-auth" in commands["etcd"]
+    assert "https://127.0.0.1:1" in commands["etcd"]
+    assert "--manage-nodes-with-label-selector=type=kwok" in commands["kwok"]
+    assert all(not arg.startswith("0.0.0.0") for cmd in commands.values() for arg in cmd)
+
+
+def test_kind_config_has_gpu_workers_with_label_and_taint() -> None:
+    config = kind_config("c", NodePool(gpu_nodes=2, gpus_per_node=8, cpu_nodes=1), node_image="kindest/node:v1.35.4")
+    roles = [n["role"] for n in config["nodes"]]
+    assert roles == ["control-plane", "worker", "worker", "worker"]
+    gpu_workers = [n for n in config["nodes"] if n.get("labels", {}).get("nvidia.com/gpu") == "true"]
+    assert len(gpu_workers) == 2
+    taint_patch = yaml.safe_load(gpu_workers[0]["kubeadmConfigPatches"][0])
+    assert taint_patch["kind"] == "JoinConfiguration"
+    assert taint_patch["nodeRegistration"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    assert all(n["image"] == "kindest/node:v1.35.4" for n in config["nodes"])
+    assert gpu_status_patch(NodePool(gpus_per_node=8)) == {"status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"}}}
+
+
+def test_kind_up_runs_create_then_patches_gpus(tmp_path: Path) -> None:
+    """Docker is not available here: the commands kind would run are recorded instead."""
+    ran: list[list[str]] = []
+    patched: list[bool] = []
+    kind = KindCluster(name="c", state_root=tmp_path)
+    kind.up(runner=ran.append, patch_gpus=lambda: patched.append(True))
+    assert ran == [["kind", "create", "cluster", "--name", "c", "--config", str(kind.config_path),
+                    "--kubeconfig", str(kind.kubeconfig), "--wait", "180s"]]
+    assert patched == [True]
+    assert yaml.safe_load(kind.config_path.read_text())["name"] == "c"
+    kind.down(runner=ran.append)
+    assert ran[-1][:3] == ["kind", "delete", "cluster"]
+
+
+def test_kind_says_why_it_cannot_run_here() -> None:
+    why = KindCluster.available()
+    if why is None:
+        pytest.skip("kind and a Docker engine are available on this machine")
+    assert "kind" in why or "Docker" in why
