@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 from typing import Any
 
@@ -69,10 +68,8 @@ def test_restricted_namespace_accepts_every_pod(target: Target, local_values: di
 
 def test_mlflow_secret_points_at_a_server_that_answers(target: Target, local_values: dict[str, Any], mlflow: MlflowServer) -> None:
     installed(target, local_values)
-    secrets = target.core.list_namespaced_secret(target.namespace, label_selector=f"{target.selector},app.kubernetes.io/component=mlflow")
-    (secret,) = secrets.items
-    uri = base64.b64decode(secret.data["MLFLOW_TRACKING_URI"]).decode()
-    assert uri == mlflow.url
+    uri, secret_name = release.mlflow_tracking_uri(target)
+    assert uri == mlflow.url and secret_name.endswith("-mlflow")
     experiment = f"exp-{target.release}"
     assert mlflow.ensure_experiment(experiment, uri).isdigit()
     assert experiment in mlflow.experiments()

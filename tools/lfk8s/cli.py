@@ -241,15 +241,12 @@ def cmd_cluster_status(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 def _check_mlflow_wiring(target: release.Target, mlflow: MlflowServer, data: dict) -> None:
     """When the release's Secret points at the local MLflow, prove it answers through MLflow's client."""
-    import base64
-
-    secret_name = data.get("mlflow", {}).get("existingSecret") or f"{target.release}-llama-factory-mlflow"
-    try:
-        secret = target.core.read_namespaced_secret(secret_name, target.namespace)
-    except Exception:
-        return
-    uri = base64.b64decode((secret.data or {}).get("MLFLOW_TRACKING_URI", "")).decode()
-    if uri.rstrip("/") == mlflow.url and mlflow.healthy():
+    uri, secret_name = release.mlflow_tracking_uri(target, data.get("mlflow", {}).get("existingSecret", ""))
+    if not uri:
+        console.log("no MLflow Secret in this release: nothing to check")
+    elif uri.rstrip("/") != mlflow.url:
+        console.log(f"MLflow Secret {secret_name} points at {uri}, not the local MLflow: not checked")
+    else:
         experiment = data.get("mlflow", {}).get("experimentName", "llama-factory")
         experiment_id = mlflow.ensure_experiment(experiment, uri)
         console.log(f"MLflow at {uri} (from Secret {secret_name}) answers: experiment {experiment!r} has id {experiment_id}")

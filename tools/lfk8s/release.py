@@ -70,6 +70,22 @@ def ensure_namespace(target: Target, namespace: str | None = None, labels: dict[
         target.core.patch_namespace(name, body)
 
 
+def mlflow_tracking_uri(target: Target, existing_secret: str = "") -> tuple[str, str]:
+    """(MLFLOW_TRACKING_URI, Secret name) the release's pods receive; ("", "") without one."""
+    import base64
+
+    if existing_secret:
+        secrets = [target.core.read_namespaced_secret(existing_secret, target.namespace)]
+    else:
+        secrets = target.core.list_namespaced_secret(
+            target.namespace, label_selector=f"{target.selector},app.kubernetes.io/component=mlflow").items
+    for secret in secrets:
+        encoded = (secret.data or {}).get("MLFLOW_TRACKING_URI")
+        if encoded:
+            return base64.b64decode(encoded).decode(), secret.metadata.name
+    return "", ""
+
+
 # ---------- scheduling problems, in plain words ----------
 
 def gpu_request(pod: client.V1Pod, resource: str = "nvidia.com/gpu") -> int:
