@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import uuid
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest

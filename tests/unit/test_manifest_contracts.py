@@ -19,6 +19,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
+from lfk8s.values import deep_merge
 from lfk8s.chart import Rendered, containers, pod_specs
 from lfk8s.helm import Helm
 from lfk8s.paths import ProjectPaths
@@ -45,17 +46,6 @@ STANDARD_LABELS = (
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A copy of base with override merged in, recursively for dicts."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def component(obj: Obj) -> str | None:

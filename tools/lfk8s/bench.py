@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lfk8s.progress import Reporter
 from lfk8s import kubebuild, release, toolchain, values
 from lfk8s.cluster import LocalCluster, NodePool
 from lfk8s.helm import Helm
 from lfk8s.paths import ProjectPaths
 
-Reporter = Callable[[str], None]
 
 
 @dataclass(frozen=True)

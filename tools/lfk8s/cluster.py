@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 import yaml
 
+from lfk8s.progress import Reporter, quiet
 from lfk8s import kubebuild, kwok_stages
 from lfk8s.paths import cache_dir
 from lfk8s.pki import ClusterPKI
-from lfk8s.toolchain import Reporter
 
 GPU_LABEL = "nvidia.com/gpu"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
@@ -34,9 +34,6 @@ SERVICE_CIDR = "10.96.0.0/16"
 # The order processes start in; they stop in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
-
-def _quiet(_: str) -> None:
-    pass
 
 
 class ClusterError(RuntimeError):
@@ -152,7 +149,7 @@ class LocalCluster:
 
     # ---------- lifecycle ----------
 
-    def up(self, report: Reporter = _quiet, binaries: dict[str, Path] | None = None) -> None:
+    def up(self, report: Reporter = quiet, binaries: dict[str, Path] | None = None) -> None:
         """Start whatever is not running and create missing nodes. Safe to repeat."""
         binaries = binaries or kubebuild.ensure_cluster_binaries(report)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +173,7 @@ class LocalCluster:
                 self._wait(lambda: self._apiserver_ready(state), "the API server", component, timeout=180)
         self.ensure_nodes(report)
 
-    def down(self, report: Reporter = _quiet) -> None:
+    def down(self, report: Reporter = quiet) -> None:
         """Stop every process and delete the cluster's state (etcd data included)."""
         state = self.state()
         for component in reversed(COMPONENTS):
@@ -209,7 +206,7 @@ class LocalCluster:
 
     # ---------- nodes ----------
 
-    def ensure_nodes(self, report: Reporter = _quiet, timeout: float = 120) -> None:
+    def ensure_nodes(self, report: Reporter = quiet, timeout: float = 120) -> None:
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 

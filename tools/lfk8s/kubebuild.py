@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from lfk8s.paths import cache_dir
-from lfk8s.toolchain import GoBinary, Reporter, ToolchainError
+from lfk8s.progress import Reporter, quiet
+from lfk8s.toolchain import GoBinary, ToolchainError
 from lfk8s.versions import ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -46,9 +47,6 @@ _ESTIMATES = {
     "kwok": "1 to 2 minutes",
 }
 
-
-def _quiet(_: str) -> None:
-    pass
 
 
 # --- go.mod handling (pure, tested) -----------------------------------------------------
@@ -257,7 +255,7 @@ def _build_main(workdir: Path, package: str, output: Path, ldflags: str, tags: s
     _run_go([*args, package], workdir, f"go build {package}")
 
 
-def kubernetes_binaries(report: Reporter = _quiet) -> dict[str, Path]:
+def kubernetes_binaries(report: Reporter = quiet) -> dict[str, Path]:
     """kube-apiserver, kube-controller-manager and kube-scheduler at KUBERNETES_VERSION."""
     final = kubernetes_dir()
     binaries = {name: final / name for name in KUBERNETES_COMMANDS}
@@ -283,7 +281,7 @@ def kubernetes_binaries(report: Reporter = _quiet) -> dict[str, Path]:
     return binaries
 
 
-def etcd_binary(report: Reporter = _quiet) -> Path:
+def etcd_binary(report: Reporter = quiet) -> Path:
     """etcd at ETCD_VERSION."""
     final = etcd_dir()
     binary = final / "etcd"
@@ -302,7 +300,7 @@ def etcd_binary(report: Reporter = _quiet) -> Path:
     return binary
 
 
-def kwok_binary(report: Reporter = _quiet) -> Path:
+def kwok_binary(report: Reporter = quiet) -> Path:
     """The kwok controller at KWOK_VERSION (its module has no replace lines: plain go install)."""
     tool = GoBinary(name="kwok", package="sigs.k8s.io/kwok/cmd/kwok", version=KWOK_VERSION, ldflags=kwok_ldflags(KWOK_VERSION))
     if tool.path.exists():
@@ -317,7 +315,7 @@ def kwok_binary(report: Reporter = _quiet) -> Path:
     return path
 
 
-def ensure_cluster_binaries(report: Reporter = _quiet) -> dict[str, Path]:
+def ensure_cluster_binaries(report: Reporter = quiet) -> dict[str, Path]:
     """All five control-plane binaries, building whichever are not cached yet."""
     started = time.monotonic()
     binaries = dict(kubernetes_binaries(report))

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lfk8s.cluster import LocalCluster, _alive
-from lfk8s.toolchain import MLFLOW, Reporter, ToolchainError
+from lfk8s.progress import Reporter, quiet
+from lfk8s.toolchain import MLFLOW, ToolchainError
 
 DEFAULT_PORT = 5000
 # Names pods would use for a shared MLflow; MLflow >= 3.5 answers 403 to any other Host header.
@@ -24,9 +25,6 @@ experiment = client.get_experiment_by_name(sys.argv[2])
 print(experiment.experiment_id if experiment else client.create_experiment(sys.argv[2]))
 """
 
-
-def _quiet(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class MlflowServer:
         except OSError:
             return False
 
-    def start(self, report: Reporter = _quiet, timeout: float = 120) -> None:
+    def start(self, report: Reporter = quiet, timeout: float = 120) -> None:
         pid = self.pid()
         if pid and _alive(pid) and self.healthy():
             return

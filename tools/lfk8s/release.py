@@ -16,15 +16,12 @@ from typing import Any, Callable
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from lfk8s.progress import Reporter, quiet
 from lfk8s.helm import Helm, HelmError
 from lfk8s.paths import ProjectPaths
 
-Reporter = Callable[[str], None]
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"}
 
-
-def _quiet(_: str) -> None:
-    pass
 
 
 class Unschedulable(RuntimeError):
@@ -133,7 +130,7 @@ def unschedulable_pods(target: Target) -> list[SchedulingProblem]:
     return problems
 
 
-def install(target: Target, values: dict[str, Any], timeout: str = "5m", report: Reporter = _quiet,
+def install(target: Target, values: dict[str, Any], timeout: str = "5m", report: Reporter = quiet,
             patience: float = 90) -> dict[str, Any]:
     """helm upgrade --install --wait --wait-for-jobs; stops early when pods cannot be scheduled:
     at once when no node could ever fit a pod, after `patience` seconds otherwise."""

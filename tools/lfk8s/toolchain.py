@@ -13,16 +13,13 @@ import subprocess
 import venv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+
+from lfk8s.progress import Reporter, quiet
 from lfk8s import versions
 from lfk8s.paths import cache_dir
 
-Reporter = Callable[[str], None]
 
-
-def _quiet(_: str) -> None:
-    pass
 
 
 class ToolchainError(RuntimeError):
@@ -42,7 +39,7 @@ class GoBinary:
     def path(self) -> Path:
         return cache_dir() / f"{self.name}-{self.version}" / self.name
 
-    def ensure(self, report: Reporter = _quiet) -> Path:
+    def ensure(self, report: Reporter = quiet) -> Path:
         if self.path.exists():
             return self.path
         go = shutil.which("go")
@@ -73,7 +70,7 @@ def helm_binary(major: int = versions.HELM_DEFAULT_MAJOR) -> GoBinary:
     )
 
 
-def ensure_helm(major: int = versions.HELM_DEFAULT_MAJOR, report: Reporter = _quiet) -> Path:
+def ensure_helm(major: int = versions.HELM_DEFAULT_MAJOR, report: Reporter = quiet) -> Path:
     return helm_binary(major).ensure(report)
 
 
@@ -98,7 +95,7 @@ class PipTool:
     def python(self) -> Path:
         return self.env_dir / "bin" / "python"
 
-    def ensure(self, report: Reporter = _quiet) -> Path:
+    def ensure(self, report: Reporter = quiet) -> Path:
         marker = self.env_dir / ".installed"
         if marker.exists():
             return self.executable
@@ -120,11 +117,11 @@ CHECKOV = PipTool("checkov", versions.CHECKOV_VERSION, "checkov")
 MLFLOW = PipTool("mlflow", versions.MLFLOW_VERSION, "mlflow")
 
 
-def checkov_executable(report: Reporter = _quiet) -> Path:
+def checkov_executable(report: Reporter = quiet) -> Path:
     return CHECKOV.ensure(report)
 
 
-def ensure_all(report: Reporter = _quiet) -> dict[str, Path]:
+def ensure_all(report: Reporter = quiet) -> dict[str, Path]:
     tools = {f"helm{major}": ensure_helm(major, report) for major in sorted(versions.HELM_VERSIONS, reverse=True)}
     tools["checkov"] = CHECKOV.ensure(report)
     tools["mlflow"] = MLFLOW.ensure(report)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from lfk8s.progress import Reporter, quiet
 from lfk8s import release
 from lfk8s.helm import HelmError
 from lfk8s.release import Diff, ObjectState, Target
 
-Reporter = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def _touched_components(change: Diff, before: dict, after: dict) -> set[str]:
     return _components(change.removed + change.changed, before) | _components(change.added + change.changed, after)
 
 
-def check_upgrade(target: Target, values: dict[str, Any], timeout: str = "5m", report: Reporter = lambda _: None) -> list[Step]:
+def check_upgrade(target: Target, values: dict[str, Any], timeout: str = "5m", report: Reporter = quiet) -> list[Step]:
     steps: list[Step] = []
     report("installing (or upgrading to) the values as given")
     base, error = _apply(target, values, timeout)

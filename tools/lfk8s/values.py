@@ -101,7 +101,7 @@ def problems(values: dict[str, Any], schema: dict[str, Any]) -> list[ValueProble
 
 def with_chart_defaults(values: dict[str, Any], paths: ProjectPaths) -> dict[str, Any]:
     """What helm validates: the chart's values.yaml overlaid with the user's values."""
-    return _deep_merge(load(paths.values_yaml), values)
+    return deep_merge(load(paths.values_yaml), values)
 
 
 def validate(values: dict[str, Any], paths: ProjectPaths, source: str = "values") -> None:
@@ -168,11 +168,12 @@ class Profile:
 _SMALL_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A copy of base with override merged in, recursively for mappings (as helm merges values)."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -216,7 +217,7 @@ def from_profile(profile: Profile) -> dict[str, Any]:
     if profile.small_resources:
         for component in Profile.COMPONENTS:
             values[component]["resources"] = copy.deepcopy(_SMALL_RESOURCES)
-    return _deep_merge(values, profile.overrides)
+    return deep_merge(values, profile.overrides)
 
 
 def render_file(profile: Profile, source: Path) -> str:
