@@ -81,5 +81,5 @@ def test_helm_test_hooks_pass(target: Target, local_values: dict[str, Any]) -> N
     real by test_mlflow_secret_points_at_a_server_that_answers."""
     installed(target, local_values)
     out = target.helm.test(target.release, target.namespace)
-    assert out.count("Phase:          Succeeded") == 2
-    assert "-test-inference" in out and "-test-mlflow" in out
+    assert out.count("Phase:          Succeeded") == 3
+    assert "-test-inference" in out and "-test-chat" in out and "-test-mlflow" in out

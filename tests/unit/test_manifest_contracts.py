@@ -575,7 +575,7 @@ def test_every_pod_is_locked_down(render: RenderFn, all_on: dict[str, Any]) -> N
     assert seen_pods == {("Job", "training"), ("Job", "merge"), ("Deployment", "webui"),
                          ("Deployment", "inference"), ("Pod", "test")}
     assert "wait-for-adapter" in seen_containers
-    assert len(rendered.of_kind("Pod")) == 2
+    assert len(rendered.of_kind("Pod")) == 3
 
 
 def test_service_account_mounts_no_token(render: RenderFn) -> None:
@@ -713,15 +713,15 @@ def test_pvc_is_kept_on_uninstall(render: RenderFn) -> None:
     ("values", "expected"),
     [
         ({}, set()),
-        ({"inference": {"enabled": True}}, {"inference"}),
+        ({"inference": {"enabled": True}}, {"inference", "chat"}),
         ({"mlflow": {"trackingUri": "http://mlflow.mlflow.svc:5000"}}, {"mlflow"}),
         ({"mlflow": {"existingSecret": "team-mlflow"}}, {"mlflow"}),
         ({"inference": {"enabled": True}, "mlflow": {"trackingUri": "http://mlflow.mlflow.svc:5000"}},
-         {"inference", "mlflow"}),
+         {"inference", "chat", "mlflow"}),
     ],
 )
 def test_helm_test_pods(render: RenderFn, values: dict[str, Any], expected: set[str]) -> None:
-    """One helm test Pod for inference when enabled and one for MLflow when configured."""
+    """Two helm test Pods for inference when enabled (/v1/models, a chat completion) and one for MLflow when configured."""
     rendered = render(values)
     pods = rendered.of_kind("Pod")
     assert all(p["metadata"]["annotations"]["helm.sh/hook"] == "test" for p in pods)

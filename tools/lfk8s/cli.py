@@ -109,12 +109,12 @@ def cmd_lint(args: argparse.Namespace, paths: ProjectPaths) -> int:
                 helm.lint(paths.chart, data, chart.DEFAULT_NAMESPACE)
             row.append("ok")
             renders = [chart.render(helm, paths, data) for helm in helms]
-            schema_errors = checks.kubernetes_schema_errors(renders[0])
+            schema_errors = checks.kubernetes_schema_errors(renders[0]).errors
             row.append("ok" if not schema_errors else "\n".join(schema_errors))
             report = checks.run_checkov(renders[0])
             row.append(f"{report.passed} passed, {len(report.failed)} failed, {len(report.skipped)} skipped"
                        + ("".join("\n" + f for f in report.failures())))
-            same = all(r.objects == renders[0].objects for r in renders[1:])
+            same = all(r.comparable() == renders[0].comparable() for r in renders[1:])
             row.append("yes" if same else "NO")
             problems += bool(schema_errors) + len(report.failed) + (not same)
         except (values.InvalidValues, HelmError) as error:

@@ -131,9 +131,13 @@ def unschedulable_pods(target: Target) -> list[SchedulingProblem]:
 
 
 def install(target: Target, values: dict[str, Any], timeout: str = "5m", report: Reporter = quiet,
-            patience: float = 90) -> dict[str, Any]:
+            patience: float = 90, wait_for_jobs: bool = True) -> dict[str, Any]:
     """helm upgrade --install --wait --wait-for-jobs; stops early when pods cannot be scheduled:
-    at once when no node could ever fit a pod, after `patience` seconds otherwise."""
+    at once when no node could ever fit a pod, after `patience` seconds otherwise.
+    Without wait_for_jobs helm returns once the objects are applied (a long training run)."""
+    if not wait_for_jobs:
+        return target.helm.upgrade_install(target.paths.chart, values, target.release, target.namespace,
+                                           wait=False, timeout=timeout)
     return asyncio.run(_install_watched(target, values, timeout, report, patience))
 
 

@@ -196,7 +196,7 @@ def from_profile(profile: Profile) -> dict[str, Any]:
             "servedModelName": profile.served_model_name,
             "replicas": profile.inference_replicas,
             "gpus": profile.inference_gpus,
-            "tensorParallelSize": profile.inference_gpus,
+            "tensorParallelSize": max(1, profile.inference_gpus),
         },
     }
     if profile.mlflow_existing_secret:

@@ -317,8 +317,9 @@ Usage: include "llama-factory.checkovSkips" (dict "images" (list .Values.images.
 {{- $skips = append $skips "CKV_K8S_15=pinned by release tag; pullPolicy is images.*.pullPolicy, a digest makes this check pass" -}}
 {{- end -}}
 {{- if .secretEnv -}}
-{{- /* MLflow and the HF Trainer's MLflow callback read the URI and credentials only from the environment. */ -}}
-{{- $skips = append $skips "CKV_K8S_35=MLflow reads MLFLOW_TRACKING_* only from environment variables" -}}
+{{- /* MLflow (and the HF Trainer's callback) reads its URI and credentials, and the engines
+their API key (VLLM_API_KEY, API_KEY), only from the environment. */ -}}
+{{- $skips = append $skips "CKV_K8S_35=the software reads these credentials only from environment variables" -}}
 {{- end -}}
 {{- range $i, $skip := $skips }}
 checkov.io/skip{{ add1 $i }}: {{ $skip | quote }}

@@ -45,9 +45,21 @@ ConfigMap (which every release has), so `helm template`, `lint` and `install` al
 {{- $errors = append $errors (printf "training.datasets[%d].name: %q is listed twice; dataset names must be unique" $i $d.name) -}}
 {{- end -}}
 {{- $_ := set $seen $d.name true -}}
-{{- if and (has $t.stage (list "rm" "dpo")) (not $d.ranking) -}}
-{{- $errors = append $errors (printf "training.datasets[%d].ranking: stage %q trains on preference pairs; set ranking: true (with chosen/rejected columns)" $i $t.stage) -}}
 {{- end -}}
+
+{{- if has $t.stage (list "grpo" "dapo") -}}
+{{- if ne $t.finetuningType "full" -}}
+{{- $errors = append $errors (printf "training.finetuningType: stage %q runs on EasyR1, which trains full weights here; set finetuningType: full" $t.stage) -}}
+{{- end -}}
+{{- if gt (int $t.nodes) 1 -}}
+{{- $errors = append $errors (printf "training.nodes: stage %q runs on EasyR1, which spans nodes through Ray, not this chart's Indexed Job; use 1" $t.stage) -}}
+{{- end -}}
+{{- if lt (int $t.gpus) 1 -}}
+{{- $errors = append $errors (printf "training.gpus: stage %q generates rollouts with vLLM and needs at least 1 GPU" $t.stage) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (gt (int $t.nodes) 1) (lt (int $t.gpus) 1) -}}
+{{- $errors = append $errors (printf "training.gpus: multi-node training (training.nodes %d) needs at least 1 GPU per node" (int $t.nodes)) -}}
 {{- end -}}
 
 {{- /* Merge */ -}}
@@ -64,8 +76,20 @@ ConfigMap (which every release has), so `helm template`, `lint` and `install` al
 {{- /* Inference */ -}}
 {{- $i := $v.inference -}}
 {{- if $i.enabled -}}
-{{- if lt (int $i.gpus) (int $i.tensorParallelSize) -}}
+{{- if and (ne $i.engine "llamafactory") (lt (int $i.gpus) (int $i.tensorParallelSize)) -}}
 {{- $errors = append $errors (printf "inference.gpus: %d is fewer than inference.tensorParallelSize %d; each replica needs one GPU per tensor-parallel rank" (int $i.gpus) (int $i.tensorParallelSize)) -}}
+{{- end -}}
+{{- if and (eq $i.modelSource "lora") (not $i.lora.adapterPath) (not (has $t.finetuningType (list "lora" "qlora"))) -}}
+{{- $errors = append $errors (printf "inference.modelSource: \"lora\" serves the adapter of training.runName, but training.finetuningType %q writes no LoRA adapter; set inference.lora.adapterPath or use merged/base" $t.finetuningType) -}}
+{{- end -}}
+{{- if and $i.autoscaling.enabled (gt (int $i.autoscaling.minReplicas) (int $i.autoscaling.maxReplicas)) -}}
+{{- $errors = append $errors (printf "inference.autoscaling.minReplicas: %d is above maxReplicas %d" (int $i.autoscaling.minReplicas) (int $i.autoscaling.maxReplicas)) -}}
+{{- end -}}
+{{- if and $i.httpRoute.enabled (not $i.httpRoute.parentRefs) -}}
+{{- $errors = append $errors "inference.httpRoute.parentRefs: at least one Gateway is required when inference.httpRoute.enabled is true" -}}
+{{- end -}}
+{{- if and $i.lora.adapterPath (not (hasPrefix (printf "%s/" $v.storage.mountPath) $i.lora.adapterPath)) -}}
+{{- $errors = append $errors (printf "inference.lora.adapterPath: %q is not under storage.mountPath %q" $i.lora.adapterPath $v.storage.mountPath) -}}
 {{- end -}}
 {{- range $arg := $i.extraArgs -}}
 {{- range $managed := list "--api-key" "--served-model-name" "--host" "--port" "--model" "--model-path" -}}

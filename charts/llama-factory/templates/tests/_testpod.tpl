@@ -12,7 +12,7 @@ metadata:
   annotations:
     helm.sh/hook: test
     helm.sh/hook-delete-policy: before-hook-creation
-    {{- include "llama-factory.checkovSkips" (dict "images" (list $root.Values.tests.image) "secretEnv" (index . 4) "batch" true) | nindent 4 }}
+    {{- include "llama-factory.checkovSkips" (dict "images" (list $root.Values.tests.image) "secretEnv" (index . 4) "batch" true) | trim | nindent 4 }}
 spec:
   restartPolicy: Never
   {{- include "llama-factory.podCommon" $root | nindent 2 }}

@@ -1,6 +1,9 @@
 {{/* The training Job's spec; its hash names the Job (see llama-factory.jobName). */}}
 {{- define "llama-factory.training.jobSpec" -}}
 {{- $t := .Values.training -}}
+{{- $nodes := int $t.nodes -}}
+{{- $easyr1 := include "llama-factory.training.easyr1" . -}}
+{{- $image := ternary .Values.images.easyr1 .Values.images.training (eq $easyr1 "true") -}}
 backoffLimit: {{ $t.backoffLimit }}
 {{- if not (kindIs "invalid" $t.activeDeadlineSeconds) }}
 activeDeadlineSeconds: {{ int64 $t.activeDeadlineSeconds }}
@@ -8,28 +11,79 @@ activeDeadlineSeconds: {{ int64 $t.activeDeadlineSeconds }}
 {{- if not (kindIs "invalid" $t.ttlSecondsAfterFinished) }}
 ttlSecondsAfterFinished: {{ int64 $t.ttlSecondsAfterFinished }}
 {{- end }}
+{{- if gt $nodes 1 }}
+# One pod per node; each learns its rank from its completion index.
+completionMode: Indexed
+completions: {{ $nodes }}
+parallelism: {{ $nodes }}
+{{- end }}
+podFailurePolicy:
+  rules:
+    # A preempted or evicted pod is retried without using up backoffLimit.
+    - action: Ignore
+      onPodConditions:
+        - type: DisruptionTarget
+    {{- if gt $nodes 1 }}
+    # One failed rank breaks the rendezvous of all: fail the run instead of retrying one index.
+    - action: FailJob
+      onExitCodes:
+        containerName: train
+        operator: NotIn
+        values: [0]
+    {{- end }}
 template:
   metadata:
     labels:
       {{- include "llama-factory.podLabels" (list . "training") | nindent 6 }}
       llama-factory.io/run-name: {{ $t.runName }}
     annotations:
-      checksum/config: {{ include "llama-factory.checksum" (list . "paths" "train.yaml" "dataset_info.json" "mlflow") }}
+      checksum/config: {{ include "llama-factory.checksum" (list . "paths" "train.yaml" "easyr1.yaml" "dataset_info.json" "mlflow") }}
   spec:
     restartPolicy: Never
+    {{- if gt $nodes 1 }}
+    # Pods of an Indexed Job are named <job>-<index>; this gives them DNS names under the rendezvous Service.
+    subdomain: {{ include "llama-factory.training.rendezvousService" . }}
+    {{- end }}
     {{- include "llama-factory.podCommon" . | nindent 4 }}
     {{- with include "llama-factory.placement" (list . $t) | trim }}{{ . | nindent 4 }}{{ end }}
+    {{- if gt $nodes 1 }}
+    initContainers:
+      # Start training only once every node's pod is scheduled and has an address, so no
+      # rank holds its GPUs waiting at a rendezvous that cannot complete.
+      - name: wait-for-peers
+        image: {{ include "llama-factory.image" $image }}
+        imagePullPolicy: {{ $image.pullPolicy }}
+        command: ["sh", "-c", "for i in $(seq 0 $((NNODES - 1))); do until getent hosts \"$JOB_NAME-$i.$RENDEZVOUS\" >/dev/null; do echo \"waiting for rank $i\"; sleep 5; done; done"]
+        env:
+          {{- include "llama-factory.training.rankEnv" . | nindent 10 }}
+        securityContext:
+          {{- include "llama-factory.containerSecurityContext" . | nindent 10 }}
+        resources:
+          requests: {cpu: 10m, memory: 16Mi}
+          limits: {cpu: 100m, memory: 64Mi}
+    {{- end }}
     containers:
       - name: train
-        image: {{ include "llama-factory.image" .Values.images.training }}
-        imagePullPolicy: {{ .Values.images.training.pullPolicy }}
+        image: {{ include "llama-factory.image" $image }}
+        imagePullPolicy: {{ $image.pullPolicy }}
+        {{- if eq $easyr1 "true" }}
+        command: ["python3", "-m", "verl.trainer.main", "config=/etc/llama-factory/easyr1.yaml"]
+        {{- else }}
         command: ["llamafactory-cli", "train", "/etc/llama-factory/train.yaml"]
+        {{- end }}
         env:
           {{- include "llama-factory.baseEnv" . | nindent 10 }}
           {{- include "llama-factory.pathEnv" . | trim | nindent 10 }}
+          {{- with include "llama-factory.training.distributedEnv" . | trim }}{{ . | nindent 10 }}{{ end }}
           {{- if eq $t.reportTo "mlflow" }}
           {{- with include "llama-factory.mlflowEnv" . | trim }}{{ . | nindent 10 }}{{ end }}
           {{- end }}
+        {{- if gt $nodes 1 }}
+        ports:
+          - name: rendezvous
+            containerPort: {{ $t.masterPort }}
+            protocol: TCP
+        {{- end }}
         securityContext:
           {{- include "llama-factory.containerSecurityContext" . | nindent 10 }}
         resources:
@@ -38,4 +92,50 @@ template:
           {{- include "llama-factory.volumeMounts" . | nindent 10 }}
     volumes:
       {{- include "llama-factory.volumes" (list . $t.shmSize) | nindent 6 }}
+{{- end -}}
+
+{{/* grpo and dapo are not LLaMA-Factory stages: EasyR1 trains them. */}}
+{{- define "llama-factory.training.easyr1" -}}
+{{- has .Values.training.stage (list "grpo" "dapo") -}}
+{{- end -}}
+
+{{- define "llama-factory.training.rendezvousService" -}}
+{{- include "llama-factory.componentName" (list . "train-rdzv") -}}
+{{- end -}}
+
+{{/* Who this pod is in a multi-node run: node count, its rank, and where rank 0 listens. */}}
+{{- define "llama-factory.training.rankEnv" -}}
+- name: JOB_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.labels['batch.kubernetes.io/job-name']
+- name: RENDEZVOUS
+  value: {{ include "llama-factory.training.rendezvousService" . | quote }}
+- name: NNODES
+  value: {{ .Values.training.nodes | quote }}
+- name: NODE_RANK
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.annotations['batch.kubernetes.io/job-completion-index']
+- name: MASTER_ADDR
+  value: "$(JOB_NAME)-0.$(RENDEZVOUS)"
+- name: MASTER_PORT
+  value: {{ .Values.training.masterPort | quote }}
+{{- end -}}
+
+{{/*
+How LLaMA-Factory spreads over GPUs: `llamafactory-cli train` relaunches itself under
+torchrun when FORCE_TORCHRUN is set; DeepSpeed needs torchrun even on one GPU.
+*/}}
+{{- define "llama-factory.training.distributedEnv" -}}
+{{- $t := .Values.training -}}
+{{- if and (ne (include "llama-factory.training.easyr1" .) "true") (or (gt (int $t.gpus) 1) (gt (int $t.nodes) 1) (ne $t.deepspeed "none")) }}
+- name: FORCE_TORCHRUN
+  value: "1"
+- name: NPROC_PER_NODE
+  value: {{ max 1 (int $t.gpus) | quote }}
+{{- if gt (int $t.nodes) 1 }}
+{{ include "llama-factory.training.rankEnv" . }}
+{{- end }}
+{{- end }}
 {{- end -}}
