@@ -12,7 +12,7 @@ from typing import Any
 
 import kubernetes_validate
 
-from lfk8s import versions
+from lfk8s import crds, versions
 from lfk8s.chart import Rendered, write_manifests
 from lfk8s.toolchain import checkov_executable
 
@@ -23,15 +23,16 @@ def schema_version(kube_version: str = versions.KUBERNETES_VERSION) -> str:
     return f"{major}.{minor}.0"
 
 
-# API groups defined by CRDs, which kubernetes-validate has no schema for.
+# API groups defined by CRDs, which kubernetes-validate has no schema for: checked against
+# the CRDs' own schemas instead.
 CRD_GROUPS = ("gateway.networking.k8s.io/",)
 
 
 @dataclass
 class SchemaReport:
     errors: list[str] = field(default_factory=list)
-    # Objects of CRD kinds: not validated (their schemas come with the CRDs).
-    not_validated: list[str] = field(default_factory=list)
+    # Objects of CRD kinds, validated against the CRD's openAPIV3Schema.
+    validated_by_crd: list[str] = field(default_factory=list)
 
 
 def kubernetes_schema_errors(rendered: Rendered, kube_version: str = versions.KUBERNETES_VERSION) -> SchemaReport:
@@ -41,7 +42,12 @@ def kubernetes_schema_errors(rendered: Rendered, kube_version: str = versions.KU
     for obj in rendered.objects:
         name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
         if str(obj.get("apiVersion", "")).startswith(CRD_GROUPS):
-            report.not_validated.append(name)
+            schema = crds.crd_schema(crds.gateway_api_crds(), obj["apiVersion"], obj["kind"])
+            if schema is None:
+                errors.append(f"{name}: no CRD of the Gateway API {versions.GATEWAY_API_VERSION} defines it")
+            else:
+                errors += [f"{name}: {e}" for e in crds.crd_errors(obj, schema)]
+                report.validated_by_crd.append(name)
             continue
         try:
             kubernetes_validate.validate(obj, schema_version(kube_version), strict=True)

@@ -292,6 +292,78 @@ def cmd_check_upgrade(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0 if steps and all(step.ok for step in steps) else 1
 
 
+def cmd_train(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from lfk8s import operate
+
+    target = _target(args, paths)
+    run = operate.start_training_run(target, args.run_name)
+    console.print(f"training run {run!r} started: MLflow run {run!r}, output {run} under storage.paths.loraOutput")
+    console.print(f"follow it: bin/lfk8s logs training --release {target.release} --namespace {target.namespace}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from lfk8s import operate
+
+    for pod, text in operate.logs(_target(args, paths), args.component, tail=args.tail):
+        Console().rule(pod)
+        Console().print(text, markup=False, highlight=False)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from lfk8s import operate
+
+    target = _target(args, paths)
+    model = args.model or operate.served_model(target)
+    key = operate.api_key(target)
+    if args.url:
+        answer = operate.chat_request(args.url, model, args.message, key)
+    else:
+        pod, port = operate.serving_pod(target, "router" if _router_on(target) else "inference")
+        with operate.PortForward(target, pod, port) as forward:
+            answer = operate.chat_request(forward.url, model, args.message, key)
+    Console().print(answer["choices"][0]["message"]["content"], markup=False)
+    return 0
+
+
+def _router_on(target: release.Target) -> bool:
+    from lfk8s import operate
+    return bool(operate.release_values_with_defaults(target)["inference"]["router"]["enabled"])
+
+
+def cmd_port_forward(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from lfk8s import operate
+    import time as time_mod
+
+    target = _target(args, paths)
+    if args.what == "mlflow":
+        uri, secret = release.mlflow_tracking_uri(target, operate.release_values_with_defaults(target)["mlflow"]["existingSecret"])
+        console.print(f"MLflow (from Secret {secret}): {uri or 'not configured'}")
+        return 0 if uri else 1
+    component = "router" if args.what == "inference" and _router_on(target) else args.what
+    pod, port = operate.serving_pod(target, component)
+    with operate.PortForward(target, pod, port, args.local_port or port) as forward:
+        console.print(f"{args.what}: {forward.url} -> pod {pod}:{port} (Ctrl-C to stop)")
+        try:
+            while True:
+                time_mod.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    from lfk8s import operate
+
+    removed = operate.cleanup_finished_jobs(_target(args, paths))
+    if not removed:
+        console.print("no finished Jobs")
+    for component, jobs in removed.items():
+        console.print(f"{component}: removed {', '.join(jobs)} (outputs stay on the storage; {component}.enabled is now false)")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     """The main job: tools, the local cluster with mocked GPU nodes, MLflow, values/local.yaml installed, status."""
     toolchain.ensure_all(console.log)
@@ -408,6 +480,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("values_file", type=Path)
     p.set_defaults(func=cmd_check_upgrade)
 
+    p = sub.add_parser("train", help="start a new training run (a helm upgrade with a new run name)")
+    release_options(p)
+    p.add_argument("--run-name", help="default: run-<UTC time>")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("logs", help="a component's logs")
+    release_options(p)
+    p.add_argument("component", choices=["training", "merge", "webui", "inference", "router"])
+    p.add_argument("--tail", type=int, default=200)
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("chat", help="send a chat message to the endpoint with the right model name and key")
+    release_options(p)
+    p.add_argument("message")
+    p.add_argument("--url", help="the endpoint's base URL; default: forward to a serving pod through the API server")
+    p.add_argument("--model", help="default: the served model (the adapter's name when a LoRA adapter is served)")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("port-forward", help="reach the WebUI or the inference endpoint from this machine")
+    release_options(p)
+    p.add_argument("what", choices=["webui", "inference", "mlflow"])
+    p.add_argument("--local-port", type=int, default=0)
+    p.set_defaults(func=cmd_port_forward)
+
+    p = sub.add_parser("cleanup", help="remove finished training/merge Jobs through helm (no re-run on the next upgrade)")
+    release_options(p)
+    p.set_defaults(func=cmd_cleanup)
+
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bs = p.add_subparsers(dest="action", required=True)
     b = bs.add_parser("render", help="render time per values file, helm 4 and helm 3")
@@ -427,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = ProjectPaths.discover()
     try:
         return args.func(args, paths)
-    except (values.InvalidValues, HelmError, toolchain.ToolchainError, ClusterError, release.Unschedulable) as error:
+    except (values.InvalidValues, HelmError, toolchain.ToolchainError, ClusterError, release.Unschedulable,
+            RuntimeError) as error:
         console.print(f"[red]error:[/] {error}")
         return 2
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from lfk8s.progress import Reporter, quiet
-from lfk8s import kubebuild, kwok_stages
+from lfk8s import crds, kubebuild, kwok_stages
 from lfk8s.paths import cache_dir
 from lfk8s.pki import ClusterPKI
 
@@ -172,6 +172,8 @@ class LocalCluster:
             if component == "kube-apiserver":
                 self._wait(lambda: self._apiserver_ready(state), "the API server", component, timeout=180)
         self.ensure_nodes(report)
+        # Gateway API CRDs, as most clusters have them: HTTPRoute exposure installs for real.
+        crds.install(self.api_client(), crds.gateway_api_crds(report))
 
     def down(self, report: Reporter = quiet) -> None:
         """Stop every process and delete the cluster's state (etcd data included)."""

@@ -105,13 +105,20 @@ _NOT_DELETED = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"
 _RUNNING = {"key": ".status.phase", "operator": "In", "values": ["Running"]}
 
 
+# kwok's own convention: a pod annotated with this duration ("60s") runs that long before it
+# completes, e.g. to keep a multi-node run's ranks holding their GPUs together.
+COMPLETE_DELAY_ANNOTATION = "pod-complete.stage.kwok.x-k8s.io/delay"
+
+
 def _stage(name: str, kind: str, selector: dict[str, Any], next_: dict[str, Any], delay_ms: int | None = None,
-           jitter_ms: int | None = None) -> dict[str, Any]:
+           jitter_ms: int | None = None, delay_annotation: str | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"resourceRef": {"apiGroup": "v1", "kind": kind}, "selector": selector, "next": next_}
     if delay_ms is not None:
         spec["delay"] = {"durationMilliseconds": delay_ms}
         if jitter_ms is not None:
             spec["delay"]["jitterDurationMilliseconds"] = jitter_ms
+        if delay_annotation:
+            spec["delay"]["durationFrom"] = {"expressionFrom": f'.metadata.annotations["{delay_annotation}"]'}
     return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": name}, "spec": spec}
 
 
@@ -132,7 +139,7 @@ def stages(job_seconds: float = 1.0) -> list[dict[str, Any]]:
         _stage("pod-complete-job", "Pod",
                {"matchExpressions": [_NOT_DELETED, _RUNNING,
                                      {"key": ".metadata.ownerReferences.[].kind", "operator": "In", "values": ["Job"]}]},
-               {"statusTemplate": _POD_SUCCEEDED}, delay_ms=completion_ms),
+               {"statusTemplate": _POD_SUCCEEDED}, delay_ms=completion_ms, delay_annotation=COMPLETE_DELAY_ANNOTATION),
         _stage("pod-complete-helm-test", "Pod",
                {"matchAnnotations": {"helm.sh/hook": "test"}, "matchExpressions": [_NOT_DELETED, _RUNNING]},
                {"statusTemplate": _POD_SUCCEEDED}, delay_ms=completion_ms),

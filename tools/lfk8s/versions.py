@@ -17,3 +17,5 @@ CHECKOV_VERSION = "3.3.30"
 
 # The local cluster's stand-in for the users' MLflow tracking server.
 MLFLOW_VERSION = "3.17.2"
+# Gateway API CRDs (standard channel) installed on the local cluster and used to validate HTTPRoutes.
+GATEWAY_API_VERSION = "v1.6.3"

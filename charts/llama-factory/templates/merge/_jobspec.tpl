@@ -15,6 +15,9 @@ template:
       {{- include "llama-factory.podLabels" (list . "merge") | nindent 6 }}
     annotations:
       checksum/config: {{ include "llama-factory.checksum" (list . "paths" "merge.yaml") }}
+      {{- with $m.podAnnotations }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
   spec:
     restartPolicy: Never
     {{- include "llama-factory.podCommon" . | nindent 4 }}

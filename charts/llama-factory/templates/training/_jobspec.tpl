@@ -38,6 +38,9 @@ template:
       llama-factory.io/run-name: {{ $t.runName }}
     annotations:
       checksum/config: {{ include "llama-factory.checksum" (list . "paths" "train.yaml" "easyr1.yaml" "dataset_info.json" "mlflow") }}
+      {{- with $t.podAnnotations }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
   spec:
     restartPolicy: Never
     {{- if gt $nodes 1 }}
