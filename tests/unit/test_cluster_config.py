@@ -28,7 +28,9 @@ def test_stages_cover_the_lifecycle() -> None:
 
 def test_job_completion_delay_is_configurable() -> None:
     delays = {d["metadata"]["name"]: d["spec"].get("delay") for d in kwok_stages.stages(job_seconds=2.5)}
-    assert delays["pod-complete-job"] == {"durationMilliseconds": 2500}
+    assert delays["pod-complete-job"]["durationMilliseconds"] == 2500
+    # A pod may ask to run longer (kwok's annotation convention), as a long training rank does.
+    assert kwok_stages.COMPLETE_DELAY_ANNOTATION in delays["pod-complete-job"]["durationFrom"]["expressionFrom"]
 
 
 def test_node_pool_shapes_gpu_and_cpu_nodes() -> None:
