@@ -190,14 +190,18 @@ def _generated_key_secret(target: Target) -> str:
     return names[0]
 
 
-def chat_request(base_url: str, model: str, message: str, key: str | None, timeout: float = 120) -> dict[str, Any]:
+def chat_request(base_url: str, model: str, message: str, key: str | None, timeout: float = 120,
+                 max_tokens: int | None = None) -> dict[str, Any]:
     """POST /v1/chat/completions, as the seed's curl test does."""
     import urllib.request
 
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": message}]}).encode()
+    payload: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": message}]}
+    if max_tokens:
+        payload["max_tokens"] = max_tokens
+    body = json.dumps(payload).encode()
     request = urllib.request.Request(f"{base_url.rstrip('/')}/v1/chat/completions", data=body, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())

@@ -37,7 +37,8 @@ class GoBinary:
 
     @property
     def path(self) -> Path:
-        return cache_dir() / f"{self.name}-{self.version}" / self.name
+        suffix = f"-{self.extra_key}" if self.extra_key else ""
+        return cache_dir() / f"{self.name}-{self.version}{suffix}" / self.name
 
     def ensure(self, report: Reporter = quiet) -> Path:
         if self.path.exists():
@@ -82,10 +83,14 @@ class PipTool:
     name: str
     version: str
     executable_name: str
+    # Further pinned requirements installed beside it, and a key for them in the cache path.
+    extra: tuple[str, ...] = ()
+    extra_key: str = ""
 
     @property
     def env_dir(self) -> Path:
-        return cache_dir() / f"{self.name}-{self.version}"
+        suffix = f"-{self.extra_key}" if self.extra_key else ""
+        return cache_dir() / f"{self.name}-{self.version}{suffix}"
 
     @property
     def executable(self) -> Path:
@@ -103,7 +108,7 @@ class PipTool:
         shutil.rmtree(self.env_dir, ignore_errors=True)
         venv.EnvBuilder(with_pip=True).create(self.env_dir)
         result = subprocess.run(
-            [str(self.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{self.name}=={self.version}"],
+            [str(self.python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{self.name}=={self.version}", *self.extra],
             capture_output=True, text=True,
         )
         if result.returncode != 0:
