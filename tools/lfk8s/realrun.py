@@ -32,8 +32,9 @@ _NOT_IN_RUNTIME = ("deepspeed",)
 
 
 def llamafactory_runtime(paths: ProjectPaths) -> PipTool:
-    """The training image's software for local runs: its lock (less DeepSpeed), keyed by the lock's hash."""
-    lock = paths.root / "images" / "training" / "requirements.lock"
+    """The training image's software for local runs: its direct pins (less DeepSpeed), keyed by their
+    hash. Its full lock is resolved for the image's Python, which may not be this machine's."""
+    lock = paths.root / "images" / "training" / "requirements.in"
     pins = tuple(_TRAINING_PINS)
     if lock.exists():
         pins = tuple(line.strip() for line in lock.read_text().splitlines()

@@ -37,8 +37,7 @@ class GoBinary:
 
     @property
     def path(self) -> Path:
-        suffix = f"-{self.extra_key}" if self.extra_key else ""
-        return cache_dir() / f"{self.name}-{self.version}{suffix}" / self.name
+        return cache_dir() / f"{self.name}-{self.version}" / self.name
 
     def ensure(self, report: Reporter = quiet) -> Path:
         if self.path.exists():

@@ -58,6 +58,9 @@ ConfigMap (which every release has), so `helm template`, `lint` and `install` al
 {{- $errors = append $errors (printf "training.gpus: stage %q generates rollouts with vLLM and needs at least 1 GPU" $t.stage) -}}
 {{- end -}}
 {{- end -}}
+{{- if and $t.bf16 (lt (int $t.gpus) 1) (not (has $t.stage (list "grpo" "dapo"))) -}}
+{{- $errors = append $errors "training.bf16: bfloat16 training needs a GPU and training.gpus is 0; set bf16: false to train on the CPU" -}}
+{{- end -}}
 {{- if and (gt (int $t.nodes) 1) (lt (int $t.gpus) 1) -}}
 {{- $errors = append $errors (printf "training.gpus: multi-node training (training.nodes %d) needs at least 1 GPU per node" (int $t.nodes)) -}}
 {{- end -}}
