@@ -23,7 +23,7 @@ from lfk8s.paths import ProjectPaths
 console = RichConsole(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
-def Console() -> "RichConsole":  # noqa: N802 - one place that sizes every table
+def stdout() -> RichConsole:
     """Tables stay readable in CI logs, where rich would otherwise assume 80 columns."""
     return RichConsole(width=None if sys.stdout.isatty() else 150)
 
@@ -154,7 +154,7 @@ def cmd_bench_render(args: argparse.Namespace, paths: ProjectPaths) -> int:
             cells.append(f"{median * 1000:.0f} ({best * 1000:.0f})")
         objects = len(chart.render(helms[versions.HELM_DEFAULT_MAJOR], paths, data).objects)
         table.add_row(path.name, *cells, str(objects))
-    Console().print(table)
+    stdout().print(table)
     return 0
 
 
@@ -226,7 +226,7 @@ def cmd_cluster_status(args: argparse.Namespace, paths: ProjectPaths) -> int:
         table.add_row(component, "yes" if alive else "no")
     mlflow = MlflowServer.for_cluster(cluster, args.mlflow_port)
     table.add_row(f"mlflow ({mlflow.url})", "yes" if mlflow.healthy() else "no")
-    Console().print(table)
+    stdout().print(table)
     if not all(running.values()):
         return 1
     from kubernetes import client
@@ -235,7 +235,7 @@ def cmd_cluster_status(args: argparse.Namespace, paths: ProjectPaths) -> int:
         ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
         taints = ", ".join(f"{t.key}={t.value or ''}:{t.effect}" for t in node.spec.taints or []) or "-"
         nodes.add_row(node.metadata.name, (node.status.allocatable or {}).get("nvidia.com/gpu", "0"), taints, "yes" if ready else "no")
-    Console().print(nodes)
+    stdout().print(nodes)
     return 0
 
 
@@ -265,18 +265,18 @@ def install_file(args: argparse.Namespace, paths: ProjectPaths, values_file: Pat
 
 def cmd_install(args: argparse.Namespace, paths: ProjectPaths) -> int:
     target = install_file(args, paths, args.values_file)
-    Console().print(status_mod.tables(target))
+    stdout().print(status_mod.tables(target))
     return 0
 
 
 def cmd_status(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    Console().print(status_mod.tables(_target(args, paths)))
+    stdout().print(status_mod.tables(_target(args, paths)))
     return 0
 
 
 def cmd_test(args: argparse.Namespace, paths: ProjectPaths) -> int:
     target = _target(args, paths)
-    Console().print(target.helm.test(target.release, target.namespace))
+    stdout().print(target.helm.test(target.release, target.namespace))
     return 0
 
 
@@ -288,7 +288,7 @@ def cmd_check_upgrade(args: argparse.Namespace, paths: ProjectPaths) -> int:
     table = Table("check", "result", "detail", title=f"upgrade checks for {args.values_file}")
     for step in steps:
         table.add_row(step.name, "[green]pass[/]" if step.ok else "[red]FAIL[/]", step.detail)
-    Console().print(table)
+    stdout().print(table)
     return 0 if steps and all(step.ok for step in steps) else 1
 
 
@@ -306,8 +306,8 @@ def cmd_logs(args: argparse.Namespace, paths: ProjectPaths) -> int:
     from lfk8s import operate
 
     for pod, text in operate.logs(_target(args, paths), args.component, tail=args.tail):
-        Console().rule(pod)
-        Console().print(text, markup=False, highlight=False)
+        stdout().rule(pod)
+        stdout().print(text, markup=False, highlight=False)
     return 0
 
 
@@ -323,7 +323,7 @@ def cmd_chat(args: argparse.Namespace, paths: ProjectPaths) -> int:
         pod, port = operate.serving_pod(target, "router" if _router_on(target) else "inference")
         with operate.PortForward(target, pod, port) as forward:
             answer = operate.chat_request(forward.url, model, args.message, key)
-    Console().print(answer["choices"][0]["message"]["content"], markup=False)
+    stdout().print(answer["choices"][0]["message"]["content"], markup=False)
     return 0
 
 
@@ -371,7 +371,7 @@ def cmd_up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     cmd_cluster_status(args, paths)
     target = install_file(args, paths, args.values_file)
     console.log(target.helm.test(target.release, target.namespace).strip())
-    Console().print(status_mod.tables(target))
+    stdout().print(status_mod.tables(target))
     console.print(f"kubeconfig: export KUBECONFIG={_kubeconfig(args)}    tear down: bin/lfk8s cluster down")
     return 0
 
@@ -388,7 +388,7 @@ def cmd_bench_cluster(args: argparse.Namespace, paths: ProjectPaths) -> int:
     for f in figures:
         table.add_row(f.name, "-" if f.median_s is None else f"{f.median_s:.2f}", str(f.runs or "-"),
                       "-" if f.memory_mib is None else f"{f.memory_mib:.0f}", f.note)
-    Console().print(table)
+    stdout().print(table)
     return 0
 
 
