@@ -58,7 +58,7 @@ template:
         imagePullPolicy: {{ $image.pullPolicy }}
         command: ["sh", "-c", "for i in $(seq 0 $((NNODES - 1))); do until getent hosts \"$JOB_NAME-$i.$RENDEZVOUS\" >/dev/null; do echo \"waiting for rank $i\"; sleep 5; done; done"]
         env:
-          {{- include "llama-factory.training.rankEnv" . | nindent 10 }}
+          {{- include "llama-factory.training.peerEnv" . | nindent 10 }}
         securityContext:
           {{- include "llama-factory.containerSecurityContext" . | nindent 10 }}
         resources:
@@ -106,8 +106,8 @@ template:
 {{- include "llama-factory.componentName" (list . "train-rdzv") -}}
 {{- end -}}
 
-{{/* Who this pod is in a multi-node run: node count, its rank, and where rank 0 listens. */}}
-{{- define "llama-factory.training.rankEnv" -}}
+{{/* Where the peers of a multi-node run are: their Job, rendezvous Service and count. */}}
+{{- define "llama-factory.training.peerEnv" -}}
 - name: JOB_NAME
   valueFrom:
     fieldRef:
@@ -116,6 +116,11 @@ template:
   value: {{ include "llama-factory.training.rendezvousService" . | quote }}
 - name: NNODES
   value: {{ .Values.training.nodes | quote }}
+{{- end -}}
+
+{{/* Who this pod is in a multi-node run: its peers, its rank, and where rank 0 listens. */}}
+{{- define "llama-factory.training.rankEnv" -}}
+{{ include "llama-factory.training.peerEnv" . }}
 - name: NODE_RANK
   valueFrom:
     fieldRef:
