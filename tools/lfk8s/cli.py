@@ -12,7 +12,7 @@ from typing import Callable
 from rich.console import Console as RichConsole
 from rich.table import Table
 
-from lfk8s import chart, checks, release, schema, toolchain, upgrades, values, versions
+from lfk8s import chart, checks, images, release, schema, toolchain, upgrades, values, versions
 from lfk8s import status as status_mod
 from lfk8s.cluster import ClusterError, LocalCluster, NodePool
 from lfk8s.helm import Helm, HelmError
@@ -507,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cleanup", help="remove finished training/merge Jobs through helm (no re-run on the next upgrade)")
     release_options(p)
     p.set_defaults(func=cmd_cleanup)
+
+    images.register(sub)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bs = p.add_subparsers(dest="action", required=True)

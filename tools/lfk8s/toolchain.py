@@ -129,6 +129,9 @@ def ensure_all(report: Reporter = quiet) -> dict[str, Path]:
     tools = {f"helm{major}": ensure_helm(major, report) for major in sorted(versions.HELM_VERSIONS, reverse=True)}
     tools["checkov"] = CHECKOV.ensure(report)
     tools["mlflow"] = MLFLOW.ensure(report)
+    from lfk8s import images  # hadolint lives with the image checks
+
+    tools["hadolint"] = images.HADOLINT.ensure(report)
     from lfk8s import kubebuild  # builds with this module's helpers
 
     tools.update(kubebuild.ensure_cluster_binaries(report))
