@@ -63,7 +63,7 @@ def test_generated_api_key_is_stable_across_upgrades(target: Target, local_value
     installed(target, values)
     first = api_key_value(target)
     assert len(first) == 48 and first.isalnum()
-    installed(target, deep_merge(values, {"inference": {"maxModelLen": 8192}}))
+    installed(target, deep_merge(values, {"inference": {"servedModelName": "renamed-model"}}))
     installed(target, deep_merge(values, {"inference": {"replicas": 2}}))
     assert api_key_value(target) == first
     assert operate.api_key(target) == first

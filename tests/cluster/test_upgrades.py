@@ -34,21 +34,22 @@ def test_noop_check_detects_a_change(target: Target, local_values: dict[str, Any
     assert any(kind == "Deployment" and name.endswith("-webui") for kind, name in touched)
 
 
-def _inference_args(target: Target) -> list[str]:
+def _served_name(target: Target) -> str:
     (deployment,) = target.apps.list_namespaced_deployment(
         target.namespace, label_selector=f"{target.selector},app.kubernetes.io/component=inference").items
-    return deployment.spec.template.spec.containers[0].command
+    env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
+    return env["API_MODEL_NAME"]
 
 
 def test_rollback_restores_the_previous_revision(target: Target, local_values: dict[str, Any]) -> None:
+    assert local_values["inference"]["engine"] == "llamafactory"  # the name travels in API_MODEL_NAME
     release.install(target, local_values, timeout="2m")
     changed = copy.deepcopy(local_values)
-    changed["inference"]["maxModelLen"] = 8192
+    changed["inference"]["servedModelName"] = "renamed-model"
     release.install(target, changed, timeout="2m")
-    assert "8192" in _inference_args(target)
+    assert _served_name(target) == "renamed-model"
     target.helm.rollback(target.release, target.namespace, 1)
-    args = _inference_args(target)
-    assert "8192" not in args and str(local_values.get("inference", {}).get("maxModelLen", 4096)) in args
+    assert _served_name(target) == local_values["inference"]["servedModelName"]
     history = target.helm.history(target.release, target.namespace)
     assert [h["revision"] for h in history] == [1, 2, 3] and history[-1]["status"] == "deployed"
 

@@ -4,7 +4,7 @@
    no pod restarts.
 2. One training parameter changed: a new training run starts (no "field is immutable"),
    the inference Deployment and its pods are untouched.
-3. One inference parameter changed: only the inference pods roll.
+3. One inference parameter changed (the served model name): only the inference pods roll.
 """
 
 from __future__ import annotations
@@ -73,9 +73,12 @@ def check_upgrade(target: Target, values: dict[str, Any], timeout: str = "5m", r
             current_values, current = changed_values, after
 
     if values.get("inference", {}).get("enabled"):
-        report("changing one inference parameter (maxModelLen)")
+        # The served model name reaches every engine (flag or env); maxModelLen does not reach
+        # LLaMA-Factory's own API server.
+        report("changing one inference parameter (servedModelName)")
         changed_values = copy.deepcopy(current_values)
-        changed_values["inference"]["maxModelLen"] = int(changed_values["inference"].get("maxModelLen", 4096)) + 1024
+        name = changed_values["inference"].get("servedModelName", "llama-factory-model")
+        changed_values["inference"]["servedModelName"] = f"{name}-v2"
         after, error = _apply(target, changed_values, timeout)
         change = release.diff(current, after)
         touched = _touched_components(change, current, after)
