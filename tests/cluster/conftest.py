@@ -37,12 +37,8 @@ def local_cluster() -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="session")
 def mlflow(local_cluster: LocalCluster) -> Iterator[MlflowServer]:
-    server = MlflowServer.for_cluster(local_cluster, port=_free_port())
-    server.start()
-    try:
+    with MlflowServer.for_cluster(local_cluster, port=_free_port()) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

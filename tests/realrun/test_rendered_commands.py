@@ -31,12 +31,8 @@ def runtime(paths: ProjectPaths) -> Path:
 
 @pytest.fixture(scope="module")
 def mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow"), _free_port())
-    server.start()
-    try:
+    with MlflowServer(tmp_path_factory.mktemp("mlflow"), _free_port()) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

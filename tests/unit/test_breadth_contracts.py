@@ -25,6 +25,7 @@ from lfk8s.chart import Rendered, containers, pod_specs
 from lfk8s.helm import Helm, HelmError
 from lfk8s.paths import ProjectPaths
 from lfk8s.values import deep_merge
+from tests.helpers import cmdline, flag
 
 RenderFn = Callable[..., Rendered]
 Obj = dict[str, Any]
@@ -74,24 +75,6 @@ def pod_spec(obj: Obj) -> Obj:
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     """Whether a matchLabels-style selector matches a label set."""
     return bool(selector) and selector.items() <= labels.items()
-
-
-def cmdline(container: Obj) -> list[str]:
-    """command + args of a container, as strings."""
-    return [str(x) for x in [*(container.get("command") or []), *(container.get("args") or [])]]
-
-
-def flag(argv: list[str], name: str) -> str:
-    """The value of `--name VALUE` or `--name=VALUE`; fails when absent or repeated."""
-    values = []
-    for index, arg in enumerate(argv):
-        if arg == name:
-            assert index + 1 < len(argv), f"{name} has no value in {argv}"
-            values.append(argv[index + 1])
-        elif arg.startswith(name + "="):
-            values.append(arg.split("=", 1)[1])
-    assert len(values) == 1, f"expected {name} exactly once in {argv}, found {values}"
-    return values[0]
 
 
 def has_flag(argv: list[str], name: str) -> bool:

@@ -23,6 +23,7 @@ from lfk8s.values import deep_merge
 from lfk8s.chart import Rendered, containers, pod_specs
 from lfk8s.helm import Helm
 from lfk8s.paths import ProjectPaths
+from tests.helpers import cmdline, flag
 
 RenderFn = Callable[..., Rendered]
 Obj = dict[str, Any]
@@ -88,24 +89,6 @@ def train_yaml(rendered: Rendered) -> dict[str, Any]:
 
 def merge_yaml(rendered: Rendered) -> dict[str, Any]:
     return yaml.safe_load(config_data(rendered)["merge.yaml"])
-
-
-def cmdline(container: Obj) -> list[str]:
-    """command + args of a container, as strings."""
-    return [str(x) for x in [*(container.get("command") or []), *(container.get("args") or [])]]
-
-
-def flag(argv: list[str], name: str) -> str:
-    """The value of `--name VALUE` or `--name=VALUE`; fails when absent or repeated."""
-    values = []
-    for index, arg in enumerate(argv):
-        if arg == name:
-            assert index + 1 < len(argv), f"{name} has no value in {argv}"
-            values.append(argv[index + 1])
-        elif arg.startswith(name + "="):
-            values.append(arg.split("=", 1)[1])
-    assert len(values) == 1, f"expected {name} exactly once in {argv}, found {values}"
-    return values[0]
 
 
 def env_of(container: Obj) -> dict[str, Obj]:

@@ -80,6 +80,13 @@ class MlflowServer:
         tail = (self.state_dir / "server.log").read_text(errors="replace").splitlines()[-20:]
         raise ToolchainError(f"MLflow did not answer on {self.url}/health:\n" + "\n".join(tail))
 
+    def __enter__(self) -> "MlflowServer":
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         pid = self.pid()
         if pid and _alive(pid):
