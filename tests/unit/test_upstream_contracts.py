@@ -387,7 +387,7 @@ def test_contract_counts_are_above_the_floors(rendered: Callable[[Case], Rendere
 def test_a_cached_wheel_is_not_downloaded_again(monkeypatch: pytest.MonkeyPatch) -> None:
     first = contracts.llamafactory_wheel()
 
-    def no_network(*args: Any, **kwargs: Any) -> None:
+    def no_network(*args: Any, **_: Any) -> None:
         raise AssertionError(f"a cached wheel touched the network: {args}")
 
     monkeypatch.setattr(subprocess, "run", no_network)

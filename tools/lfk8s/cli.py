@@ -448,6 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--namespace", default=chart.DEFAULT_NAMESPACE)
         p.add_argument("--timeout", default="5m")
 
+    def release_command(name: str, help_text: str, func: Callable[..., int]) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text)
+        release_options(command)
+        command.set_defaults(func=func)
+        return command
+
     p = sub.add_parser("up", help="the main job: tools, local cluster, MLflow, install values/local.yaml, status")
     release_options(p)
     p.add_argument("values_file", type=Path, nargs="?", default=Path("values/local.yaml"))
@@ -462,51 +468,33 @@ def build_parser() -> argparse.ArgumentParser:
         cluster_options(c)
         c.set_defaults(func=func)
 
-    p = sub.add_parser("install", help="helm upgrade --install --wait --wait-for-jobs a values file, then status")
-    release_options(p)
+    p = release_command("install", "helm upgrade --install --wait --wait-for-jobs a values file, then status", cmd_install)
     p.add_argument("values_file", type=Path)
-    p.set_defaults(func=cmd_install)
 
-    p = sub.add_parser("status", help="pods (nodes, GPUs), Jobs, Services and revision of a release")
-    release_options(p)
-    p.set_defaults(func=cmd_status)
+    p = release_command("status", "pods (nodes, GPUs), Jobs, Services and revision of a release", cmd_status)
 
-    p = sub.add_parser("test", help="helm test the release")
-    release_options(p)
-    p.set_defaults(func=cmd_test)
+    p = release_command("test", "helm test the release", cmd_test)
 
-    p = sub.add_parser("check-upgrade", help="prove idempotent upgrades and targeted rollouts")
-    release_options(p)
+    p = release_command("check-upgrade", "prove idempotent upgrades and targeted rollouts", cmd_check_upgrade)
     p.add_argument("values_file", type=Path)
-    p.set_defaults(func=cmd_check_upgrade)
 
-    p = sub.add_parser("train", help="start a new training run (a helm upgrade with a new run name)")
-    release_options(p)
+    p = release_command("train", "start a new training run (a helm upgrade with a new run name)", cmd_train)
     p.add_argument("--run-name", help="default: run-<UTC time>")
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("logs", help="a component's logs")
-    release_options(p)
+    p = release_command("logs", "a component's logs", cmd_logs)
     p.add_argument("component", choices=["training", "merge", "webui", "inference", "router"])
     p.add_argument("--tail", type=int, default=200)
-    p.set_defaults(func=cmd_logs)
 
-    p = sub.add_parser("chat", help="send a chat message to the endpoint with the right model name and key")
-    release_options(p)
+    p = release_command("chat", "send a chat message to the endpoint with the right model name and key", cmd_chat)
     p.add_argument("message")
     p.add_argument("--url", help="the endpoint's base URL; default: forward to a serving pod through the API server")
     p.add_argument("--model", help="default: the served model (the adapter's name when a LoRA adapter is served)")
-    p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("port-forward", help="reach the WebUI or the inference endpoint from this machine")
-    release_options(p)
+    p = release_command("port-forward", "reach the WebUI or the inference endpoint from this machine", cmd_port_forward)
     p.add_argument("what", choices=["webui", "inference", "mlflow"])
     p.add_argument("--local-port", type=int, default=0)
-    p.set_defaults(func=cmd_port_forward)
 
-    p = sub.add_parser("cleanup", help="remove finished training/merge Jobs through helm (no re-run on the next upgrade)")
-    release_options(p)
-    p.set_defaults(func=cmd_cleanup)
+    p = release_command("cleanup", "remove finished training/merge Jobs through helm (no re-run on the next upgrade)", cmd_cleanup)
 
     images.register(sub)
 

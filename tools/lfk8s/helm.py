@@ -29,7 +29,6 @@ class HelmError(RuntimeError):
 
     def __init__(self, args: list[str], stderr: str) -> None:
         super().__init__(stderr.strip() or f"helm {' '.join(args)} failed")
-        self.args_used = args
         self.stderr = stderr
 
 
@@ -104,9 +103,6 @@ class Helm:
 
     def test(self, release: str, namespace: str) -> str:
         return self.run(["test", release, "--namespace", namespace, "--timeout", self.timeout])
-
-    def manifest(self, release: str, namespace: str) -> str:
-        return self.run(["get", "manifest", release, "--namespace", namespace])
 
     def status(self, release: str, namespace: str) -> dict[str, Any]:
         return json.loads(self.run(["status", release, "--namespace", namespace, "--output", "json"]))

@@ -17,7 +17,6 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lfk8s.chart import Rendered, pod_specs
 from lfk8s.paths import ProjectPaths

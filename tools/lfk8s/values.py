@@ -50,31 +50,29 @@ def json_path(parts: Any) -> str:
     return out
 
 
+# What each JSON-schema keyword allows, in words ({} is the keyword's value).
+_ALLOWED = {
+    "type": "allowed: a value of type {}",
+    "minimum": "allowed: >= {}",
+    "exclusiveMinimum": "allowed: > {}",
+    "maximum": "allowed: <= {}",
+    "pattern": "allowed: strings matching {}",
+    "maxLength": "allowed: at most {} characters",
+    "minLength": "allowed: at least {} character(s)",
+    "minItems": "allowed: at least {} item(s)",
+}
+
+
 def _allowed(error: jsonschema.ValidationError) -> str:
     schema, kind = error.schema, error.validator
     if kind == "enum":
         return "allowed: " + ", ".join(json.dumps(v) for v in schema["enum"])
-    if kind == "type":
-        return f"allowed: a value of type {error.validator_value}"
-    if kind == "minimum":
-        return f"allowed: >= {error.validator_value}"
-    if kind == "exclusiveMinimum":
-        return f"allowed: > {error.validator_value}"
-    if kind == "maximum":
-        return f"allowed: <= {error.validator_value}"
-    if kind == "pattern":
-        return f"allowed: strings matching {error.validator_value}"
-    if kind == "maxLength":
-        return f"allowed: at most {error.validator_value} characters"
-    if kind == "minLength":
-        return f"allowed: at least {error.validator_value} character(s)"
-    if kind == "minItems":
-        return f"allowed: at least {error.validator_value} item(s)"
     if kind == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        return "allowed keys: " + ", ".join(known)
+        return "allowed keys: " + ", ".join(sorted(schema.get("properties", {})))
     if kind == "not":
         return f"not allowed: {json.dumps(error.validator_value)}"
+    if kind in _ALLOWED:
+        return _ALLOWED[kind].format(error.validator_value)
     return f"allowed: {kind} {json.dumps(error.validator_value)}"
 
 
