@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from lfk8s import chart, toolchain, versions
-from lfk8s.chart import Rendered
-from lfk8s.helm import Helm
+from lfk8s import versions
+from lfk8s.chart import rendering
+from lfk8s.chart.helm import Helm
+from lfk8s.chart.rendering import Rendered
 from lfk8s.paths import ProjectPaths
+from lfk8s.toolchain import pinned
 
 
 @pytest.fixture(scope="session")
@@ -21,12 +24,12 @@ def paths() -> ProjectPaths:
 @pytest.fixture(scope="session")
 def helm() -> Helm:
     """Helm 4, the current major version."""
-    return Helm(toolchain.ensure_helm(4))
+    return Helm(pinned.ensure_helm(4))
 
 
 @pytest.fixture(scope="session")
 def helm3() -> Helm:
-    return Helm(toolchain.ensure_helm(3))
+    return Helm(pinned.ensure_helm(3))
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +44,10 @@ RenderFn = Callable[..., Rendered]
 def render(helm: Helm, paths: ProjectPaths) -> RenderFn:
     """render(values, release=..., namespace=...) with Helm 4."""
 
-    def _render(values: dict[str, Any] | None = None, release: str = chart.DEFAULT_RELEASE,
-                namespace: str = chart.DEFAULT_NAMESPACE) -> Rendered:
-        return chart.render(helm, paths, values or {}, release, namespace)
+    # release=None renders under the chart's name (chart.defaults.chart_name), the old DEFAULT_RELEASE.
+    def _render(values: dict[str, Any] | None = None, release: str | None = None,
+                namespace: str = rendering.DEFAULT_NAMESPACE) -> Rendered:
+        return rendering.render(helm, paths, values or {}, release, namespace)
 
     return _render
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client
 
-from lfk8s import kubebuild, release, toolchain, values
-from lfk8s.cluster import LocalCluster, NodePool, _free_port
-from lfk8s.helm import Helm
-from lfk8s.mlflow_server import MlflowServer
+from lfk8s.chart import values
+from lfk8s.chart.helm import Helm
+from lfk8s.cluster.local import LocalCluster, NodePool
+from lfk8s.cluster.mlflow_server import MlflowServer
+from lfk8s.cluster.processes import free_port
 from lfk8s.paths import ProjectPaths
+from lfk8s.release.target import Target, ensure_namespace
+from lfk8s.toolchain import kubebuild, pinned
 
 POOL = NodePool(gpu_nodes=2, gpus_per_node=8, cpu_nodes=1)
 
@@ -37,7 +41,7 @@ def local_cluster() -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="session")
 def mlflow(local_cluster: LocalCluster) -> Iterator[MlflowServer]:
-    with MlflowServer.for_cluster(local_cluster, port=_free_port()) as server:
+    with MlflowServer.for_cluster(local_cluster, port=free_port()) as server:
         yield server
 
 
@@ -48,15 +52,17 @@ def api(local_cluster: LocalCluster) -> client.ApiClient:
 
 @pytest.fixture(scope="session")
 def cluster_helm(local_cluster: LocalCluster) -> Helm:
-    return Helm(toolchain.ensure_helm(4), kubeconfig=local_cluster.kubeconfig, timeout="3m")
+    return Helm(pinned.ensure_helm(4), kubeconfig=local_cluster.kubeconfig, timeout="3m")
 
 
 @pytest.fixture
-def target(cluster_helm: Helm, api: client.ApiClient, paths: ProjectPaths, request: pytest.FixtureRequest) -> Iterator[release.Target]:
+def target(
+    cluster_helm: Helm, api: client.ApiClient, paths: ProjectPaths, request: pytest.FixtureRequest
+) -> Iterator[Target]:
     """A fresh namespace (Pod Security `restricted` enforced) and release name per test."""
     suffix = uuid.uuid4().hex[:6]
-    target = release.Target(helm=cluster_helm, api=api, paths=paths, release=f"lf-{suffix}", namespace=f"t-{suffix}")
-    release.ensure_namespace(target)
+    target = Target(helm=cluster_helm, api=api, paths=paths, release=f"lf-{suffix}", namespace=f"t-{suffix}")
+    ensure_namespace(target)
     yield target
     client.CoreV1Api(api).delete_namespace(target.namespace)
 

@@ -8,15 +8,18 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from lfk8s import release, status, values
+from lfk8s.chart import values
+from lfk8s.cluster.mlflow_server import MlflowServer
 from lfk8s.paths import ProjectPaths
-from lfk8s.mlflow_server import MlflowServer
-from lfk8s.release import Target
+from lfk8s.release import status
+from lfk8s.release.install import Unschedulable, install
+from lfk8s.release.snapshot import settled, wait_for
+from lfk8s.release.target import Target, mlflow_tracking_uri
 
 
 def installed(target: Target, values: dict[str, Any]) -> list[status.PodRow]:
-    release.install(target, values, timeout="2m")
-    assert release.wait_for(lambda: release.settled(target), timeout=60)
+    install(target, values, timeout="2m")
+    assert wait_for(lambda: settled(target), timeout=60)
     return status.pod_rows(target)
 
 
@@ -50,8 +53,8 @@ def test_gpu_counts_never_exceed_a_node(target: Target, local_values: dict[str, 
 def test_too_many_gpus_stays_pending_and_says_why(target: Target, local_values: dict[str, Any]) -> None:
     values = copy.deepcopy(local_values)
     values["inference"].update({"gpus": 16, "tensorParallelSize": 16})
-    with pytest.raises(release.Unschedulable) as stuck:
-        release.install(target, values, timeout="2m")
+    with pytest.raises(Unschedulable) as stuck:
+        install(target, values, timeout="2m")
     message = str(stuck.value)
     assert "asks for 16 nvidia.com/gpu but the largest GPU node has 8" in message
     assert "-inference-" in message
@@ -59,16 +62,20 @@ def test_too_many_gpus_stays_pending_and_says_why(target: Target, local_values: 
     assert pods and all(r.phase == "Pending" and not r.node for r in pods)
 
 
-def test_restricted_namespace_accepts_every_pod(target: Target, local_values: dict[str, Any], api: client.ApiClient) -> None:
+def test_restricted_namespace_accepts_every_pod(
+    target: Target, local_values: dict[str, Any], api: client.ApiClient
+) -> None:
     labels = client.CoreV1Api(api).read_namespace(target.namespace).metadata.labels
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     rows = installed(target, local_values)
     assert len(rows) == 4  # every component's pod was admitted; none is exempt
 
 
-def test_mlflow_secret_points_at_a_server_that_answers(target: Target, local_values: dict[str, Any], mlflow: MlflowServer) -> None:
+def test_mlflow_secret_points_at_a_server_that_answers(
+    target: Target, local_values: dict[str, Any], mlflow: MlflowServer
+) -> None:
     installed(target, local_values)
-    uri, secret_name = release.mlflow_tracking_uri(target)
+    uri, secret_name = mlflow_tracking_uri(target)
     assert uri == mlflow.url and secret_name.endswith("-mlflow")
     experiment = f"exp-{target.release}"
     assert mlflow.ensure_experiment(experiment, uri).isdigit()

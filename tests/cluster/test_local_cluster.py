@@ -9,8 +9,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lfk8s import kubebuild, versions
-from lfk8s.cluster import GPU_LABEL, LocalCluster
+from lfk8s import versions
+from lfk8s.cluster.local import GPU_LABEL, LocalCluster
+from lfk8s.toolchain import kubebuild
 from tests.cluster.conftest import POOL
 
 
@@ -43,7 +44,9 @@ def test_pod_security_admission_is_enforced(api: client.ApiClient) -> None:
     """The restricted namespace rejects a pod that runs as root with privilege escalation."""
     core = client.CoreV1Api(api)
     namespace = f"psa-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
+    core.create_namespace(
+        {"metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    )
     try:
         pod = {"metadata": {"name": "rooty"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.37.0"}]}}
         with pytest.raises(ApiException) as rejected:
@@ -68,6 +71,6 @@ def test_down_leaves_nothing_running(tmp_path) -> None:
     pids = list(cluster.state().pids.values())
     assert cluster.healthy()
     cluster.down()
-    from lfk8s.cluster import _alive
-    assert not any(_alive(pid) for pid in pids)
+    from lfk8s.cluster.processes import alive
+    assert not any(alive(pid) for pid in pids)
     assert not cluster.state_dir.exists()

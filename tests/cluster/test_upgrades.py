@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import uuid
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from lfk8s import release, upgrades
-from lfk8s.release import Target
+from lfk8s.release import upgrades
+from lfk8s.release.install import install
+from lfk8s.release.snapshot import diff, settled, snapshot, wait_for
+from lfk8s.release.target import Target
 
 
 def test_upgrade_checks_pass(target: Target, local_values: dict[str, Any]) -> None:
@@ -23,14 +26,14 @@ def test_upgrade_checks_pass(target: Target, local_values: dict[str, Any]) -> No
 
 def test_noop_check_detects_a_change(target: Target, local_values: dict[str, Any]) -> None:
     """The comparison the checks rely on does see a rollout."""
-    release.install(target, local_values, timeout="2m")
-    release.wait_for(lambda: release.settled(target))
-    before = release.snapshot(target)
+    install(target, local_values, timeout="2m")
+    wait_for(lambda: settled(target))
+    before = snapshot(target)
     changed = copy.deepcopy(local_values)
     changed["webui"]["port"] = 7861
-    release.install(target, changed, timeout="2m")
-    release.wait_for(lambda: release.settled(target))
-    touched = release.diff(before, release.snapshot(target)).touched()
+    install(target, changed, timeout="2m")
+    wait_for(lambda: settled(target))
+    touched = diff(before, snapshot(target)).touched()
     assert any(kind == "Deployment" and name.endswith("-webui") for kind, name in touched)
 
 
@@ -43,10 +46,10 @@ def _served_name(target: Target) -> str:
 
 def test_rollback_restores_the_previous_revision(target: Target, local_values: dict[str, Any]) -> None:
     assert local_values["inference"]["engine"] == "llamafactory"  # the name travels in API_MODEL_NAME
-    release.install(target, local_values, timeout="2m")
+    install(target, local_values, timeout="2m")
     changed = copy.deepcopy(local_values)
     changed["inference"]["servedModelName"] = "renamed-model"
-    release.install(target, changed, timeout="2m")
+    install(target, changed, timeout="2m")
     assert _served_name(target) == "renamed-model"
     target.helm.rollback(target.release, target.namespace, 1)
     assert _served_name(target) == local_values["inference"]["servedModelName"]
@@ -55,17 +58,21 @@ def test_rollback_restores_the_previous_revision(target: Target, local_values: d
 
 
 def test_uninstall_keeps_the_claim_and_reinstall_reuses_it(target: Target, local_values: dict[str, Any]) -> None:
-    release.install(target, local_values, timeout="2m")
-    (claim,) = target.core.list_namespaced_persistent_volume_claim(target.namespace, label_selector=target.selector).items
+    install(target, local_values, timeout="2m")
+    (claim,) = target.core.list_namespaced_persistent_volume_claim(
+        target.namespace, label_selector=target.selector
+    ).items
     volume = claim.spec.volume_name
     target.helm.uninstall(target.release, target.namespace)
-    assert release.wait_for(lambda: not target.core.list_namespaced_pod(target.namespace, label_selector=target.selector).items)
-    left = release.snapshot(target)
+    assert wait_for(lambda: not target.core.list_namespaced_pod(target.namespace, label_selector=target.selector).items)
+    left = snapshot(target)
     assert {kind for kind, _ in left} == {"PersistentVolumeClaim"}
     assert target.core.read_persistent_volume(volume).status.phase == "Bound"
 
-    release.install(target, local_values, timeout="2m")
-    (again,) = target.core.list_namespaced_persistent_volume_claim(target.namespace, label_selector=target.selector).items
+    install(target, local_values, timeout="2m")
+    (again,) = target.core.list_namespaced_persistent_volume_claim(
+        target.namespace, label_selector=target.selector
+    ).items
     assert again.metadata.uid == claim.metadata.uid and again.spec.volume_name == volume
 
 
@@ -74,7 +81,7 @@ def test_chart_created_namespace_is_kept(target: Target, local_values: dict[str,
     values = copy.deepcopy(local_values)
     values["namespace"] = {"create": True, "name": created}
     values.update({k: {"enabled": False} for k in ("training", "merge", "webui", "inference")})
-    release.install(target, values, timeout="2m")
+    install(target, values, timeout="2m")
     core = client.CoreV1Api(api)
     assert core.read_namespace(created).metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
     target.helm.uninstall(target.release, target.namespace)
@@ -82,7 +89,5 @@ def test_chart_created_namespace_is_kept(target: Target, local_values: dict[str,
         assert core.read_namespace(created).status.phase == "Active"
         assert core.list_namespaced_persistent_volume_claim(created).items, "the kept claim is still there"
     finally:
-        try:
+        with contextlib.suppress(ApiException):
             core.delete_namespace(created)
-        except ApiException:
-            pass

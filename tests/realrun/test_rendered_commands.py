@@ -10,16 +10,19 @@ import json
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from lfk8s import chart, operate, realrun, values
-from lfk8s.cluster import _free_port
-from lfk8s.helm import Helm
-from lfk8s.mlflow_server import MlflowServer
+from lfk8s.chart import rendering, values
+from lfk8s.chart.helm import Helm
+from lfk8s.cluster.mlflow_server import MlflowServer
+from lfk8s.cluster.processes import free_port
 from lfk8s.paths import ProjectPaths
+from lfk8s.release import operate
+from lfk8s.testing import realrun
 
 TRAIN_TIMEOUT = 900
 
@@ -31,16 +34,16 @@ def runtime(paths: ProjectPaths) -> Path:
 
 @pytest.fixture(scope="module")
 def mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    with MlflowServer(tmp_path_factory.mktemp("mlflow"), _free_port()) as server:
+    with MlflowServer(tmp_path_factory.mktemp("mlflow"), free_port()) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def rendered(helm: Helm, paths: ProjectPaths, mlflow: MlflowServer) -> chart.Rendered:
+def rendered(helm: Helm, paths: ProjectPaths, mlflow: MlflowServer) -> rendering.Rendered:
     data = values.load(paths.values_dir / "local.yaml")
     # The local cluster's MLflow address, pointed at this test's server.
     data["mlflow"]["trackingUri"] = mlflow.url
-    return chart.render(helm, paths, data)
+    return rendering.render(helm, paths, data)
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +52,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def storage(rendered: chart.Rendered, root: Path, runtime: Path) -> Path:
+def storage(rendered: rendering.Rendered, root: Path, runtime: Path) -> Path:
     """The shared storage as users prepare it: a base model and a dataset, nothing downloaded."""
     storage = realrun.local_pod(rendered, "training", root).mounts["/storage"]
     (storage / "data").mkdir(parents=True, exist_ok=True)
     (storage / "data" / "train.json").write_text(json.dumps(realrun.tiny_dataset()))
-    realrun.make_tiny_model(realrun.python_of(runtime), storage / "models" / "base-model", storage / "data" / "train.json")
+    realrun.make_tiny_model(
+        realrun.python_of(runtime), storage / "models" / "base-model", storage / "data" / "train.json"
+    )
     return storage
 
 
@@ -63,7 +68,7 @@ def _log_tail(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(rendered: chart.Rendered, root: Path, storage: Path, runtime: Path) -> Path:
+def trained(rendered: rendering.Rendered, root: Path, storage: Path, runtime: Path) -> Path:
     pod = realrun.local_pod(rendered, "training", root)
     assert pod.command[:2] == ["llamafactory-cli", "train"]
     log = root / "train.log"
@@ -80,7 +85,9 @@ def test_training_writes_the_adapter(trained: Path) -> None:
 
 def test_training_reports_to_mlflow(trained: Path, mlflow: MlflowServer) -> None:
     request = urllib.request.Request(f"{mlflow.url}/api/2.0/mlflow/runs/search",
-                                     data=json.dumps({"experiment_ids": [_experiment_id(mlflow, "llama-factory")]}).encode(),
+                                     data=json.dumps(
+                                         {"experiment_ids": [_experiment_id(mlflow, "llama-factory")]}
+                                     ).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         runs = json.loads(response.read())["runs"]
@@ -92,12 +99,14 @@ def test_training_reports_to_mlflow(trained: Path, mlflow: MlflowServer) -> None
 
 
 def _experiment_id(mlflow: MlflowServer, name: str) -> str:
-    with urllib.request.urlopen(f"{mlflow.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}", timeout=10) as r:
+    with urllib.request.urlopen(
+        f"{mlflow.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}", timeout=10
+    ) as r:
         return json.loads(r.read())["experiment"]["experiment_id"]
 
 
 @pytest.fixture(scope="module")
-def merged(rendered: chart.Rendered, root: Path, trained: Path, runtime: Path, storage: Path) -> Path:
+def merged(rendered: rendering.Rendered, root: Path, trained: Path, runtime: Path, storage: Path) -> Path:
     pod = realrun.local_pod(rendered, "merge", root)
     assert pod.command[:2] == ["llamafactory-cli", "export"]
     log = root / "merge.log"
@@ -113,8 +122,8 @@ def test_merge_writes_the_merged_model(merged: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def api_server(rendered: chart.Rendered, root: Path, merged: Path, runtime: Path) -> Iterator[str]:
-    port = _free_port()
+def api_server(rendered: rendering.Rendered, root: Path, merged: Path, runtime: Path) -> Iterator[str]:
+    port = free_port()
     pod = realrun.local_pod(rendered, "inference", root, port_map={8000: port})
     assert pod.command == ["llamafactory-cli", "api", str(pod.mounts["/etc/llama-factory"] / "api.yaml")]
     log = root / "api.log"

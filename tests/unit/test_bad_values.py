@@ -2,7 +2,7 @@
 
 Schema cases break a rule of values.schema.yaml; preflight cases are schema-valid but break a
 cross-field rule of templates/_preflight.tpl. Every refusal must name the offending field, so a
-user can find what to fix without reading the chart.
+user can find what to fix without reading the rendering.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from lfk8s import chart
-from lfk8s import values as values_mod
-from lfk8s.helm import Helm, HelmError
+from lfk8s.chart import rendering
+from lfk8s.chart import values as values_mod
+from lfk8s.chart.helm import Helm, HelmError
 from lfk8s.paths import ProjectPaths
 
 HELM_MAJORS = (4, 3)
@@ -166,7 +166,7 @@ def _show(values: dict[str, Any]) -> str:
 def _refusal(helm: Helm, paths: ProjectPaths, values: dict[str, Any], major: int) -> str:
     """Helm's error text for values it must refuse; fails the test when it renders them."""
     try:
-        chart.render(helm, paths, values)
+        rendering.render(helm, paths, values)
     except HelmError as error:
         return str(error)
     pytest.fail(f"Helm {major} rendered values it must refuse: {_show(values)}")
@@ -241,7 +241,7 @@ def test_good_input_passes_every_check(helms: dict[int, Helm], paths: ProjectPat
     values_mod.validate(all_on, paths, "all-on")
     for major, helm in helms.items():
         try:
-            rendered = chart.render(helm, paths, all_on)
+            rendered = rendering.render(helm, paths, all_on)
         except HelmError as error:
             pytest.fail(f"Helm {major} refused the good all-on values {_show(all_on)}:\n{error}")
         assert rendered.objects, f"Helm {major} rendered no objects for the all-on values"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lfk8s.cli import build_parser
+from lfk8s.cli.main import build_parser
 
 ROOT = Path(__file__).parents[2]
 

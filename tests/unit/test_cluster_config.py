@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lfk8s import kwok_stages
-from lfk8s.cluster import COMPONENTS, ClusterState, LocalCluster, NodePool
-from lfk8s.kind import KindCluster, gpu_status_patch, kind_config
+from lfk8s.cluster import kwok_stages
+from lfk8s.cluster.kind import KindCluster, gpu_status_patch, kind_config
+from lfk8s.cluster.local import COMPONENTS, ClusterState, LocalCluster, NodePool
 
 
 def test_stages_cover_the_lifecycle() -> None:
     docs = list(yaml.safe_load_all(kwok_stages.stages_yaml()))
     assert [d["metadata"]["name"] for d in docs] == [
-        "node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-complete-job", "pod-complete-helm-test", "pod-delete"]
+        "node-initialize", "node-heartbeat-with-lease", "pod-ready",
+        "pod-complete-job", "pod-complete-helm-test", "pod-delete"]
     assert all(d["apiVersion"] == "kwok.x-k8s.io/v1alpha1" and d["kind"] == "Stage" for d in docs)
     by_name = {d["metadata"]["name"]: d["spec"] for d in docs}
     assert "phase: Succeeded" in by_name["pod-complete-job"]["next"]["statusTemplate"]
@@ -39,8 +40,12 @@ def test_node_pool_shapes_gpu_and_cpu_nodes() -> None:
     cpu = [n for n in nodes if "nvidia.com/gpu" not in n["metadata"]["labels"]]
     assert [n["metadata"]["name"] for n in gpu] == ["c-gpu-0", "c-gpu-1", "c-gpu-2"]
     assert [n["metadata"]["name"] for n in cpu] == ["c-cpu-0", "c-cpu-1"]
-    assert all(n["status"]["capacity"]["nvidia.com/gpu"] == "4" == n["status"]["allocatable"]["nvidia.com/gpu"] for n in gpu)
-    assert all(n["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}] for n in gpu)
+    assert all(
+        n["status"]["capacity"]["nvidia.com/gpu"] == "4" == n["status"]["allocatable"]["nvidia.com/gpu"] for n in gpu
+    )
+    assert all(
+        n["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}] for n in gpu
+    )
     assert all("taints" not in n["spec"] and "nvidia.com/gpu" not in n["status"]["capacity"] for n in cpu)
 
 
@@ -68,9 +73,13 @@ def test_kind_config_has_gpu_workers_with_label_and_taint() -> None:
     assert len(gpu_workers) == 2
     taint_patch = yaml.safe_load(gpu_workers[0]["kubeadmConfigPatches"][0])
     assert taint_patch["kind"] == "JoinConfiguration"
-    assert taint_patch["nodeRegistration"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    assert taint_patch["nodeRegistration"]["taints"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+    ]
     assert all(n["image"] == "kindest/node:v1.35.4" for n in config["nodes"])
-    assert gpu_status_patch(NodePool(gpus_per_node=8)) == {"status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"}}}
+    assert gpu_status_patch(NodePool(gpus_per_node=8)) == {
+        "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"}}
+    }
 
 
 def test_kind_up_runs_create_then_patches_gpus(tmp_path: Path) -> None:

@@ -15,16 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from packaging.specifiers import SpecifierSet
 
-from lfk8s import images
+from lfk8s.chart.defaults import chart_values
+from lfk8s.cli.images import register
+from lfk8s.images import build, dockerfile, model, outdated, overrides, pins, resolver
 from lfk8s.paths import ProjectPaths
 
 ROOT = Path(__file__).parents[2]
 PATHS = ProjectPaths(ROOT)
 EXPECTED = ("easyr1", "sglang", "training", "vllm")
-NAMES = [image.name for image in images.all_images(PATHS)]
+NAMES = [image.name for image in model.all_images(PATHS)]
 
 # LLaMA-Factory 0.9.5's own metadata (llamafactory-0.9.5.dist-info/METADATA, Requires-Dist).
 LLAMAFACTORY_RANGES = {
@@ -42,12 +43,12 @@ EASYR1_REQUIRES = ("accelerate", "codetiming", "datasets", "liger-kernel", "math
                    "torchdata", "transformers", "vllm", "wandb", "torch", "einops")
 
 
-def image(name: str) -> images.Image:
-    return images.get_image(PATHS, name)
+def image(name: str) -> model.Image:
+    return model.get_image(PATHS, name)
 
 
 def lock(name: str) -> dict[str, str]:
-    return images.parse_pins(image(name).requirements_lock.read_text())
+    return pins.parse_pins(image(name).requirements_lock.read_text())
 
 
 def test_every_image_is_there() -> None:
@@ -76,7 +77,7 @@ def test_every_lock_line_is_an_exact_pin(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_requirements_in_pins_are_locked_at_the_same_version(name: str) -> None:
-    wanted = images.parse_pins(image(name).requirements_in.read_text())
+    wanted = pins.parse_pins(image(name).requirements_in.read_text())
     locked = lock(name)
     assert wanted, "requirements.in pins nothing"
     different = {n: (v, locked.get(n)) for n, v in wanted.items() if locked.get(n) != v}
@@ -117,7 +118,7 @@ def test_serving_images_carry_no_llamafactory_and_training_no_engines() -> None:
 def test_easyr1_lock_covers_the_vendored_wheels() -> None:
     vendored = image("easyr1").vendored()
     assert set(vendored) == {"verl", "flash-attn"}
-    assert vendored["verl"] == images.chart_image(PATHS, "easyr1").tag
+    assert vendored["verl"] == model.chart_image(PATHS, "easyr1").tag
     locked = lock("easyr1")
     assert not set(vendored) & set(locked), "vendored wheels do not come from PyPI"
     assert not [n for n in EASYR1_REQUIRES if n not in locked]
@@ -129,37 +130,51 @@ def test_easyr1_lock_covers_the_vendored_wheels() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_lock_resolves(name: str) -> None:
-    result = images.resolve(image(name))
+    result = resolver.resolve(image(name))
     assert result.ok, result.summary()
     assert result.packages == lock(name), "pip resolves the lock to exactly the locked set"
 
 
 def test_resolve_is_cached() -> None:
-    images.resolve(image("training"))  # cold or cached: either way the result is now cached
+    resolver.resolve(image("training"))  # cold or cached: either way the result is now cached
     start = time.perf_counter()
-    result = images.resolve(image("training"))
+    result = resolver.resolve(image("training"))
     assert result.cached and result.ok
     assert time.perf_counter() - start < 1.0
 
 
-def test_vllm_override_is_still_needed() -> None:
-    """vllm 0.33.0 requires certifi>=2026.10.19, which PyPI does not have. When it does, this fails:
-    drop images/vllm/overrides.txt and run `bin/lfk8s images lock vllm`. (test_lock_resolves[vllm]
-    fails instead when vllm no longer publishes the requirement.)"""
-    overrides = images.overrides(image("vllm"))
-    assert [str(o) for o in overrides] == ["vllm==0.33.0: certifi>=2026.10.19 -> certifi==2026.10.18"]
-    assert overrides[0].reason, "an override says why"
-    assert images.override_needed(overrides[0], "3.12", image("vllm").glibc), \
-        "PyPI now has certifi>=2026.10.19: remove the override and re-lock"
-    assert lock("vllm")["certifi"] == "2026.10.18"
+def test_override_lines_parse_and_bad_ones_are_refused() -> None:
+    [override] = overrides.parse_overrides(
+        "# comment\nvllm==0.33.0: certifi>=2026.10.19 -> certifi==2026.10.18  # not on PyPI yet\n")
+    assert str(override) == "vllm==0.33.0: certifi>=2026.10.19 -> certifi==2026.10.18"
+    assert override.parent == "vllm" and override.reason == "not on PyPI yet"
+    with pytest.raises(pins.ImageError, match="parent==version: requirement -> name==version"):
+        overrides.parse_overrides("vllm: certifi -> certifi\n")
 
 
-def test_no_other_image_needs_overrides() -> None:
-    assert [name for name in NAMES if images.overrides(image(name))] == ["vllm"]
+def test_no_image_needs_an_override() -> None:
+    """Whether an override is still needed is PyPI's state, reported by `lfk8s images outdated`;
+    which images carry one is the project's, and none does since PyPI caught up with vllm."""
+    assert [name for name in NAMES if overrides.overrides(image(name))] == []
 
 
-def test_seed_pins_do_not_resolve() -> None:
-    result = images.resolve_seed("training")
+def test_newer_releases_ignore_prereleases_and_older_versions() -> None:
+    published = {"torch": ["2.8.0", "2.9.0rc1", "2.7.1"], "peft": ["0.18.1", "0.19.0"], "trl": ["0.24.0"]}
+    newer = outdated.newer_releases({"torch": "2.8.0", "peft": "0.18.1", "trl": "0.24.0"}, published.__getitem__)
+    assert newer == {"peft": ("0.18.1", "0.19.0")}
+
+
+def test_outdated_reports_direct_pins_with_newer_releases(tmp_path: Path) -> None:
+    directory = tmp_path / "training"
+    directory.mkdir()
+    (directory / "requirements.in").write_text("llamafactory==0.9.5\nmlflow==3.17.2  # the tracking client\n")
+    published = {"llamafactory": ["0.9.4", "0.9.5", "0.9.6"], "mlflow": ["3.17.2"]}
+    findings = outdated.outdated(model.Image("training", directory), published.__getitem__)
+    assert [str(f) for f in findings] == ["training: llamafactory: pinned 0.9.5, newest 0.9.6"]
+
+
+def test_legacy_deployment_pins_do_not_resolve() -> None:
+    result = resolver.resolve_legacy_pins("training")
     assert not result.ok
     assert "conflict" in result.error.lower()
     assert "transformers==4.36.2" in result.error and "llamafactory 0.9.3" in result.error, result.error
@@ -169,13 +184,13 @@ def test_seed_pins_do_not_resolve() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_hadolint_passes(name: str) -> None:
-    assert images.hadolint_errors(image(name).dockerfile) == []
+    assert dockerfile.hadolint_errors(image(name).dockerfile) == []
 
 
 def test_hadolint_fails_a_bad_dockerfile(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM ubuntu:latest\nRUN apt-get update && apt-get install -y curl\nRUN pip install requests\n")
-    codes = {line.split()[1] for line in images.hadolint_errors(bad)}
+    codes = {line.split()[1] for line in dockerfile.hadolint_errors(bad)}
     assert {"DL3007", "DL3008", "DL3013", "DL3042"} <= codes
 
 
@@ -193,17 +208,17 @@ def test_only_commented_rules_are_ignored(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_final_stage_is_non_root_without_build_tools(name: str) -> None:
     text = image(name).dockerfile_text()
-    assert len(images.stages(text)) >= 2, "a builder stage and a final stage"
-    assert images.final_user(text) == "10001:10001"
-    assert images.final_stage_problems(image(name)) == []
-    packages = images.apt_packages(images.final_stage(text), image(name).python)
+    assert len(dockerfile.stages(text)) >= 2, "a builder stage and a final stage"
+    assert dockerfile.final_user(text) == "10001:10001"
+    assert dockerfile.final_stage_problems(image(name)) == []
+    packages = dockerfile.apt_packages(dockerfile.final_stage(text), image(name).python)
     assert "build-essential" not in packages and "make" not in packages
-    assert "COPY --from=builder /opt/venv /opt/venv" in images.final_stage(text)
+    assert "COPY --from=builder /opt/venv /opt/venv" in dockerfile.final_stage(text)
     assert "HEALTHCHECK" not in text
 
 
 def test_training_final_stage_has_no_compiler() -> None:
-    packages = images.apt_packages(images.final_stage(image("training").dockerfile_text()), "3.12")
+    packages = dockerfile.apt_packages(dockerfile.final_stage(image("training").dockerfile_text()), "3.12")
     assert not [p for p in packages if p in ("gcc", "g++", "clang", "libc6-dev") or p.endswith("-dev")]
 
 
@@ -215,7 +230,7 @@ def test_final_stage_check_can_fail(tmp_path: Path) -> None:
         "FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04\n"
         "RUN apt-get update && apt-get install -y --no-install-recommends \\\n      build-essential gcc \\\n"
         " && rm -rf /var/lib/apt/lists/*\nUSER root\n")
-    problems = images.final_stage_problems(images.Image("training", directory))
+    problems = dockerfile.final_stage_problems(model.Image("training", directory))
     assert any("USER root" in p for p in problems)
     assert any("build-essential" in p for p in problems)
     assert any("gcc" in p for p in problems)
@@ -223,7 +238,7 @@ def test_final_stage_check_can_fail(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_runtime_writable_paths(name: str) -> None:
-    final = images.final_stage(image(name).dockerfile_text())
+    final = dockerfile.final_stage(image(name).dockerfile_text())
     assert "HOME=/tmp" in final and "HF_HOME=/tmp/hf" in final
     if name == "training":
         assert re.search(r"(?m)^WORKDIR /workspace$", final) and "chown 10001:10001 /workspace" in final
@@ -231,24 +246,25 @@ def test_runtime_writable_paths(name: str) -> None:
 
 # ---------- tags: the chart's values.yaml ----------
 
-def chart_values() -> dict:
-    return yaml.safe_load((ROOT / "charts" / "llama-factory" / "values.yaml").read_text())["images"]
+def chart_images() -> dict[str, dict[str, str]]:
+    images: dict[str, dict[str, str]] = chart_values(PATHS)["images"]
+    return images
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_build_dry_run_tags_what_the_chart_runs(name: str) -> None:
-    entry = chart_values()[name]
-    [command] = images.build(PATHS, [name], dry_run=True, engine="docker")
+    entry = chart_images()[name]
+    [command] = build.build(PATHS, [name], dry_run=True, engine="docker")
     assert command[command.index("-t") + 1] == f"{entry['repository']}:{entry['tag']}"
     assert command[-1] == f"images/{name}" and command[command.index("-f") + 1] == f"images/{name}/Dockerfile"
-    [push] = images.push(PATHS, [name], dry_run=True, engine="podman")
+    [push] = build.push(PATHS, [name], dry_run=True, engine="podman")
     assert push == ["podman", "push", f"{entry['repository']}:{entry['tag']}"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_labels_match_the_chart(name: str) -> None:
-    entry = chart_values()[name]
-    final = images.final_stage(image(name).dockerfile_text())
+    entry = chart_images()[name]
+    final = dockerfile.final_stage(image(name).dockerfile_text())
     labels = dict(re.findall(r'(org\.opencontainers\.image\.[a-z]+)="([^"]*)"', final))
     assert labels["org.opencontainers.image.version"] == str(entry["tag"])
     assert labels["org.opencontainers.image.title"] == entry["repository"].rsplit("/", 1)[-1]
@@ -257,15 +273,15 @@ def test_labels_match_the_chart(name: str) -> None:
 
 
 def test_registry_override_replaces_only_the_host() -> None:
-    chart = images.ChartImage("ghcr.io/llama-factory-k8s/vllm-openai", "0.33.0")
+    chart = model.ChartImage("ghcr.io/llama-factory-k8s/vllm-openai", "0.33.0")
     assert chart.reference() == "ghcr.io/llama-factory-k8s/vllm-openai:0.33.0"
     assert chart.reference("localhost:5000") == "localhost:5000/llama-factory-k8s/vllm-openai:0.33.0"
-    assert images.ChartImage("team/app", "1").reference("registry.example") == "registry.example/team/app:1"
+    assert model.ChartImage("team/app", "1").reference("registry.example") == "registry.example/team/app:1"
 
 
 def cli(*argv: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser(prog="lfk8s")
-    images.register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
@@ -278,36 +294,36 @@ def test_cli_build_dry_run_prints_every_images_command() -> None:
     assert code == 0
     lines = out.strip().splitlines()
     assert len(lines) == len(NAMES)
-    for name, line in zip(NAMES, lines):
-        entry = chart_values()[name]
+    for name, line in zip(NAMES, lines, strict=True):
+        entry = chart_images()[name]
         assert f" -t {entry['repository']}:{entry['tag']} " in line
 
 
-@pytest.mark.parametrize("action", ["build", "push", "resolve", "lint", "lock"])
+@pytest.mark.parametrize("action", ["build", "push", "resolve", "lint", "lock", "outdated"])
 def test_register_adds_the_images_group(action: str) -> None:
     parser = argparse.ArgumentParser(prog="lfk8s")
-    images.register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["images", action, "training"])
     assert callable(args.func) and args.names == ["training"]
 
 
 def test_no_working_engine_says_what_was_tried(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    with pytest.raises(images.ImageError) as error:
-        images.build(PATHS, ["training"])
+    with pytest.raises(pins.ImageError) as error:
+        build.build(PATHS, ["training"])
     assert all(engine in str(error.value) for engine in ("docker", "podman", "buildah"))
     assert "--dry-run" in str(error.value)
 
 
 def test_first_working_engine_is_picked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "engine_problem", lambda e: None if e == "podman" else "`docker info` exited 1")
-    assert images.pick_engine() == "podman"
-    [command] = images.build(PATHS, ["sglang"], dry_run=True)
+    monkeypatch.setattr(build, "engine_problem", lambda e: None if e == "podman" else "`docker info` exited 1")
+    assert build.pick_engine() == "podman"
+    [command] = build.build(PATHS, ["sglang"], dry_run=True)
     assert command[:2] == ["podman", "build"]
 
 
 def test_building_easyr1_needs_its_vendored_wheels(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "engine_problem", lambda e: None)
-    monkeypatch.setattr(images, "missing_vendored", lambda i: ["verl==0.3.2"] if i.name == "easyr1" else [])
-    with pytest.raises(images.ImageError, match="vendor/ lacks the wheels of verl==0.3.2"):
-        images.build(PATHS, ["easyr1"])
+    monkeypatch.setattr(build, "engine_problem", lambda e: None)
+    monkeypatch.setattr(build, "missing_vendored", lambda i: ["verl==0.3.2"] if i.name == "easyr1" else [])
+    with pytest.raises(pins.ImageError, match="vendor/ lacks the wheels of verl==0.3.2"):
+        build.build(PATHS, ["easyr1"])

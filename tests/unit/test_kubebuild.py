@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lfk8s import kubebuild
+from lfk8s.toolchain import kubebuild
 from lfk8s.versions import KUBERNETES_VERSION
 
 # Trimmed from k8s.io/kubernetes v1.35.4's go.mod; sample-controller is only replaced,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lfk8s.helm import Helm
+from lfk8s.chart.helm import Helm
 from lfk8s.paths import ProjectPaths
 
 
@@ -32,6 +32,7 @@ def test_base_only_mentions_no_workload(helm: Helm, paths: ProjectPaths) -> None
 
 def test_notes_run_the_preflight(helm: Helm, paths: ProjectPaths) -> None:
     import pytest
-    from lfk8s.helm import HelmError
+
+    from lfk8s.chart.helm import HelmError
     with pytest.raises(HelmError, match="storage.nfs.server"):
         notes(helm, paths, {"storage": {"type": "nfs"}})

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from lfk8s import realrun
+from lfk8s.testing import realrun
 from tests.conftest import RenderFn
 
 

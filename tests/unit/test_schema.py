@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
-from lfk8s import schema, values
+from lfk8s.chart import schema, values
 from lfk8s.paths import ProjectPaths
 
 
@@ -40,7 +41,10 @@ def test_no_references_left(paths: ProjectPaths) -> None:
 
 
 def test_every_object_with_properties_is_closed(json_schema: dict[str, Any]) -> None:
-    open_objects = [p for p, node in walk(json_schema) if "properties" in node and node.get("additionalProperties") is not False]
+    open_objects = [
+        p for p, node in walk(json_schema)
+        if "properties" in node and node.get("additionalProperties") is not False
+    ]
     assert not open_objects
 
 
@@ -56,7 +60,10 @@ def test_every_leaf_has_a_default(json_schema: dict[str, Any]) -> None:
         covered = covered or "default" in node
         if "properties" not in node:
             return [] if covered else [path]
-        return [m for key, sub in node["properties"].items() for m in missing(sub, f"{path}.{key}".lstrip("."), covered)]
+        return [
+            m for key, sub in node["properties"].items()
+            for m in missing(sub, f"{path}.{key}".lstrip("."), covered)
+        ]
 
     assert missing(json_schema, "", False) == []
     assert schema.default_values(json_schema)["inference"]["service"]["name"] == "llm-inference"
@@ -84,7 +91,9 @@ def test_readme_table_lists_every_leaf(paths: ProjectPaths, json_schema: dict[st
 
 def test_generator_closes_objects_and_resolves_sibling_overrides() -> None:
     source = {
-        "definitions": {"probe": {"type": "object", "properties": {"timeoutSeconds": {"type": "integer", "minimum": 1}}}},
+        "definitions": {
+            "probe": {"type": "object", "properties": {"timeoutSeconds": {"type": "integer", "minimum": 1}}}
+        },
         "type": "object",
         "properties": {"p": {"$ref": "#/definitions/probe", "properties": {"timeoutSeconds": {"minimum": 5}}}},
     }

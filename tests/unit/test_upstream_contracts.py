@@ -1,7 +1,7 @@
 """The chart against the exact upstream versions its images install.
 
 A chart is wrong the day it passes a config key, a flag or an environment variable that the
-software in its image does not accept. lfk8s.contracts reads what LLaMA-Factory (with
+software in its image does not accept. lfk8s.testing.upstream reads what LLaMA-Factory (with
 transformers), vLLM, SGLang, mlflow, huggingface_hub and gradio accept from their wheels; these
 tests render every values/*.yaml file and a matrix of option combinations and hold each rendered
 config file, command line and container environment to it.
@@ -20,19 +20,20 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
 
-from lfk8s import chart as chart_mod
-from lfk8s import contracts
-from lfk8s.chart import Rendered, containers, pod_specs
-from lfk8s.helm import Helm
+from lfk8s.chart import rendering
+from lfk8s.chart.helm import Helm
+from lfk8s.chart.rendering import Rendered, containers, pod_specs
+from lfk8s.chart.values import deep_merge
 from lfk8s.paths import ProjectPaths
-from lfk8s.values import deep_merge
+from lfk8s.testing import upstream
 
 Obj = dict[str, Any]
 
@@ -83,13 +84,15 @@ def training_cases() -> list[Case]:
     cases.append(Case("stage-ppo", _training(stage="ppo", reportTo="none", rewardModel="/storage/models/reward")))
     cases += [Case(f"ppo-reward-{kind}", _training(stage="ppo", reportTo="none", rewardModel="/storage/models/reward",
                                                     rewardModelType=kind)) for kind in ("lora", "full", "api")]
-    cases += [Case(f"finetuning-{kind}", _training(finetuningType=kind)) for kind in ("lora", "qlora", "full", "freeze", "oft")]
+    cases += [Case(f"finetuning-{kind}", _training(finetuningType=kind))
+              for kind in ("lora", "qlora", "full", "freeze", "oft")]
     cases += [Case(f"deepspeed-{stage}", _training(deepspeed=stage, gpus=2)) for stage in ("z2", "z3")]
     cases.append(Case("multi-node", _training(nodes=2, gpus=2, deepspeed="z3")))
     cases += [Case(f"dpo-loss-{loss}", _training(stage="dpo", preference={"loss": loss}))
               for loss in ("sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo")]
     cases += [Case(f"scheduler-{name}", _training(lrSchedulerType=name))
-              for name in ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")]
+              for name in ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+                           "constant_with_warmup")]
     cases += [Case(f"report-to-{name}", _training(reportTo=name)) for name in ("mlflow", "none", "tensorboard")]
     cases.append(Case("quantization-8bit", _training(finetuningType="qlora", quantization={"bits": 8})))
     cases.append(Case("max-samples", _training(maxSamples=1000)))
@@ -101,9 +104,11 @@ def engine_value_cases() -> list[Case]:
     cases = [Case(f"dtype-{engine}-{dtype}", {"inference": {"enabled": True, "engine": engine, "dtype": dtype}})
              for engine in ("vllm", "sglang") for dtype in ("auto", "bfloat16", "float16", "float32")]
     lora = {"enabled": True, "modelSource": "lora"}
-    cases += [Case(f"max-lora-rank-{engine}-{rank}", {"inference": {**lora, "engine": engine, "lora": {"maxRank": rank}}})
+    cases += [Case(f"max-lora-rank-{engine}-{rank}",
+                   {"inference": {**lora, "engine": engine, "lora": {"maxRank": rank}}})
               for engine in ("vllm", "sglang") for rank in (8, 16, 32, 64, 128, 256, 320, 512)]
-    cases += [Case(f"trained-rank-{rank}", {"training": {"lora": {"rank": rank}}, "inference": {**lora, "engine": "vllm"}})
+    cases += [Case(f"trained-rank-{rank}",
+                   {"training": {"lora": {"rank": rank}}, "inference": {**lora, "engine": "vllm"}})
               for rank in (1, 24, 300, 512)]
     return cases
 
@@ -111,7 +116,8 @@ def engine_value_cases() -> list[Case]:
 def component_cases() -> list[Case]:
     return [
         Case("merge", {**_training(), "merge": {"enabled": True}}),
-        Case("merge-adapter-gpu", {"merge": {"enabled": True, "adapterPath": "/storage/a", "exportDevice": "auto", "gpus": 1}}),
+        Case("merge-adapter-gpu",
+             {"merge": {"enabled": True, "adapterPath": "/storage/a", "exportDevice": "auto", "gpus": 1}}),
         Case("webui", {"webui": {"enabled": True}}),
         Case("all-on", {**_training(nodes=2, gpus=2), "merge": {"enabled": True}, "webui": {"enabled": True},
                         "inference": {"enabled": True, "modelSource": "lora", "apiKey": {"enabled": True}}}),
@@ -120,7 +126,7 @@ def component_cases() -> list[Case]:
 
 def values_file_cases() -> list[Case]:
     paths = ProjectPaths.discover(Path(__file__).parent)
-    return [Case(f"values-{f.stem}", values_file=f) for f in chart_mod.values_files(paths)]
+    return [Case(f"values-{f.stem}", values_file=f) for f in rendering.values_files(paths)]
 
 
 CASES = [*values_file_cases(), *serving_cases(), *training_cases(), *engine_value_cases(), *component_cases()]
@@ -134,9 +140,9 @@ def rendered(helm: Helm, paths: ProjectPaths) -> Callable[[Case], Rendered]:
     def _rendered(case: Case) -> Rendered:
         if case.id not in cache:
             if case.values_file is not None:
-                cache[case.id] = chart_mod.render_file(helm, paths, case.values_file)
+                cache[case.id] = rendering.render_file(helm, paths, case.values_file)
             else:
-                cache[case.id] = chart_mod.render(helm, paths, deep_merge(copy.deepcopy(BASE), case.values or {}))
+                cache[case.id] = rendering.render(helm, paths, deep_merge(copy.deepcopy(BASE), case.values or {}))
         return cache[case.id]
 
     return _rendered
@@ -205,13 +211,13 @@ def documents(paths: ProjectPaths) -> str:
 def allowed_env(kind: str, argv: list[str]) -> frozenset[str]:
     """Variables the software of a container kind reads."""
     if kind == "llamafactory":
-        allowed = (contracts.llamafactory_env() | contracts.transformers_mlflow_env() | contracts.mlflow_env()
-                   | contracts.huggingface_hub_env("training") | contracts.GENERIC_OS_ENV)
-        return allowed | contracts.gradio_env() if argv[1:2] == ["webui"] else allowed
+        allowed = (upstream.llamafactory_env() | upstream.transformers_mlflow_env() | upstream.mlflow_env()
+                   | upstream.huggingface_hub_env("training") | upstream.GENERIC_OS_ENV)
+        return allowed | upstream.gradio_env() if argv[1:2] == ["webui"] else allowed
     if kind == "vllm":
-        return contracts.vllm_env() | contracts.huggingface_hub_env("vllm") | contracts.GENERIC_OS_ENV
+        return upstream.vllm_env() | upstream.huggingface_hub_env("vllm") | upstream.GENERIC_OS_ENV
     if kind == "sglang":
-        return contracts.sglang_env() | contracts.huggingface_hub_env("sglang") | contracts.GENERIC_OS_ENV
+        return upstream.sglang_env() | upstream.huggingface_hub_env("sglang") | upstream.GENERIC_OS_ENV
     raise AssertionError(f"no environment contract for {kind}")
 
 
@@ -225,7 +231,7 @@ def key_problems(rendered: Rendered) -> Problems:
     data, unknown = config_data(rendered), {}
     for file, subcommand in CONFIG_FILES.items():
         keys = set(yaml.safe_load(data[file]) or {})
-        refused = keys - set(contracts.llamafactory_arguments(subcommand))
+        refused = keys - set(upstream.llamafactory_arguments(subcommand))
         if refused:
             unknown[f"{file} (llamafactory-cli {subcommand})"] = sorted(refused)
     return unknown
@@ -235,7 +241,7 @@ def value_problems(rendered: Rendered) -> Problems:
     """Values of Literal/Enum fields, template, lr_scheduler_type and report_to nobody accepts."""
     data, refused = config_data(rendered), {}
     for file, subcommand in CONFIG_FILES.items():
-        choices = contracts.llamafactory_choices(subcommand)
+        choices = upstream.llamafactory_choices(subcommand)
         for key, value in (yaml.safe_load(data[file]) or {}).items():
             values = value if isinstance(value, list) else [value]
             if key in choices and any(isinstance(v, str) and v not in choices[key] for v in values):
@@ -245,11 +251,11 @@ def value_problems(rendered: Rendered) -> Problems:
 
 def dataset_info_problems(rendered: Rendered) -> Problems:
     info = yaml.safe_load(config_data(rendered)["dataset_info.json"])
-    keys, columns = contracts.llamafactory_dataset_info_keys(), contracts.llamafactory_dataset_columns()
+    keys, columns = upstream.llamafactory_dataset_info_keys(), upstream.llamafactory_dataset_columns()
     problems = {}
     for name, entry in info.items():
         wrong = sorted(set(entry) - keys) + sorted(set(entry.get("columns", {})) - columns)
-        if entry.get("formatting", "alpaca") not in contracts.llamafactory_dataset_formattings():
+        if entry.get("formatting", "alpaca") not in upstream.llamafactory_dataset_formattings():
             wrong.append(f"formatting={entry['formatting']}")
         if wrong:
             problems[name] = wrong
@@ -265,21 +271,24 @@ def command_problems(rendered: Rendered) -> list[str]:
         if kind == "unknown":
             problems.append(f"{label}: no contract knows {argv[:3]}")
         elif kind == "llamafactory":
-            if argv[0] not in contracts.llamafactory_console_scripts() or argv[1] not in contracts.llamafactory_subcommands():
+            if (argv[0] not in upstream.llamafactory_console_scripts()
+                    or argv[1] not in upstream.llamafactory_subcommands()):
                 problems.append(f"{label}: {argv[:2]}")
             file = argv[2].removeprefix(CONFIG_MOUNT + "/") if len(argv) > 2 else ""
-            if file in CONFIG_FILES and contracts.SUBCOMMAND_PARSER.get(argv[1]) != contracts.SUBCOMMAND_PARSER[CONFIG_FILES[file]]:
+            if (file in CONFIG_FILES
+                    and upstream.SUBCOMMAND_PARSER.get(argv[1]) != upstream.SUBCOMMAND_PARSER[CONFIG_FILES[file]]):
                 problems.append(f"{label}: {file} is read by `{argv[1]}`, checked as `{CONFIG_FILES[file]}`")
-        elif kind == "vllm" and (argv[0] not in contracts.vllm_console_scripts() or argv[1] not in contracts.vllm_subcommands()):
+        elif kind == "vllm" and (argv[0] not in upstream.vllm_console_scripts()
+                                 or argv[1] not in upstream.vllm_subcommands()):
             problems.append(f"{label}: {argv[:2]}")
-        elif kind == "sglang" and not contracts.sglang_has_module(argv[2]):
+        elif kind == "sglang" and not upstream.sglang_has_module(argv[2]):
             problems.append(f"{label}: no module {argv[2]}")
     return problems
 
 
 def flag_problems(rendered: Rendered) -> Problems:
     """Options of vllm serve / sglang.launch_server command lines the version does not define."""
-    known = {"vllm": contracts.vllm_serve_flags, "sglang": contracts.sglang_launch_server_flags}
+    known = {"vllm": upstream.vllm_serve_flags, "sglang": upstream.sglang_launch_server_flags}
     unknown: Problems = {}
     for label, container, _ in all_containers(rendered):
         kind = kind_of(container)
@@ -294,7 +303,7 @@ def flag_problems(rendered: Rendered) -> Problems:
 
 def flag_value_problems(rendered: Rendered) -> Problems:
     """Values of engine options with a closed set (Literal fields, choices=) outside it."""
-    choices = {"vllm": contracts.vllm_flag_choices, "sglang": contracts.sglang_flag_choices}
+    choices = {"vllm": upstream.vllm_flag_choices, "sglang": upstream.sglang_flag_choices}
     refused: Problems = {}
     for label, container, _ in all_containers(rendered):
         kind = kind_of(container)
@@ -318,7 +327,7 @@ def env_problems(rendered: Rendered) -> Problems:
     for label, container, _ in all_containers(rendered):
         kind = kind_of(container)
         if kind in ("llamafactory", "vllm", "sglang"):
-            allowed = allowed_env(kind, cmdline(container)) | kubelet_refs(container) | contracts.CHART_VARIABLES
+            allowed = allowed_env(kind, cmdline(container)) | kubelet_refs(container) | upstream.CHART_VARIABLES
             if set(env_names(container)) - allowed:
                 unread[label] = sorted(set(env_names(container)) - allowed)
     return unread
@@ -328,9 +337,10 @@ def chart_variable_problems(rendered: Rendered, documents: str) -> Problems:
     """The chart's own variables neither used by a command of their pod nor documented."""
     unused: Problems = {}
     for label, container, spec in all_containers(rendered):
-        pod_text = "\n".join(t for c in containers(spec) for t in [*cmdline(c), *(str(e.get("value", "")) for e in c.get("env") or [])])
+        pod_text = "\n".join(t for c in containers(spec)
+                             for t in [*cmdline(c), *(str(e.get("value", "")) for e in c.get("env") or [])])
         referenced = shell_refs(pod_text) | set(KUBELET_REF.findall(pod_text))
-        for name in sorted(set(env_names(container)) & contracts.CHART_VARIABLES):
+        for name in sorted(set(env_names(container)) & upstream.CHART_VARIABLES):
             if name not in referenced and not re.search(rf"\b{name}\b", documents):
                 unused.setdefault(label, []).append(name)
     return unused
@@ -353,7 +363,7 @@ def checked(rendered: Rendered) -> dict[str, set[str]]:
     items: dict[str, set[str]] = {"config keys": set(), "engine flags": set(), "container env": set()}
     for file in CONFIG_FILES:
         items["config keys"] |= {f"{file}:{k}" for k in yaml.safe_load(data[file]) or {}}
-    for label, container, _ in all_containers(rendered):
+    for _label, container, _ in all_containers(rendered):
         kind = kind_of(container)
         if kind in LAUNCHER_TOKENS:
             items["engine flags"] |= {f"{kind}:{f}" for f in engine_flags(cmdline(container)[LAUNCHER_TOKENS[kind]:])}
@@ -366,11 +376,11 @@ def checked(rendered: Rendered) -> dict[str, set[str]]:
 
 def test_contract_counts_are_above_the_floors(rendered: Callable[[Case], Rendered]) -> None:
     """Prints what every contract holds and what the matrix checks against it (run with -s);
-    each extractor raises ContractError under its floor, and those never allowlisted are
+    each extractor raises UpstreamReadError under its floor, and those never allowlisted are
     checked here again."""
-    counts = contracts.contract_counts()
+    counts = upstream.extracted_counts()
     print()
-    for name, version in contracts.contract_versions().items():
+    for name, version in upstream.source_versions().items():
         print(f"{name:<34} {version}")
     for name, count in counts.items():
         print(f"{name:<34} {count:>5}")
@@ -379,62 +389,67 @@ def test_contract_counts_are_above_the_floors(rendered: Callable[[Case], Rendere
         for what, items in checked(rendered(case)).items():
             seen.setdefault(what, set()).update(items)
     print(f"checked across {len(CASES)} renders: " + ", ".join(f"{len(v)} distinct {k}" for k, v in seen.items()))
-    upstream = ("llamafactory.", "transformers.", "vllm.", "sglang.")
-    assert {n: c for n, c in counts.items() if n.startswith(upstream) and c <= contracts.FLOORS[n]} == {}
+    never_allowlisted = ("llamafactory.", "transformers.", "vllm.", "sglang.")
+    assert {n: c for n, c in counts.items() if n.startswith(never_allowlisted) and c <= upstream.FLOORS[n]} == {}
     assert all(counts.values()) and all(seen.values())
 
 
 def test_a_cached_wheel_is_not_downloaded_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    first = contracts.llamafactory_wheel()
+    first = upstream.llamafactory_wheel()
 
     def no_network(*args: Any, **_: Any) -> None:
         raise AssertionError(f"a cached wheel touched the network: {args}")
 
     monkeypatch.setattr(subprocess, "run", no_network)
-    assert contracts.wheel("llamafactory", contracts.versions().llamafactory) == first
-    assert contracts.wheel("vllm", contracts.versions().vllm).name.startswith("vllm-")
+    assert upstream.wheel("llamafactory", upstream.versions().llamafactory) == first
+    assert upstream.wheel("vllm", upstream.versions().vllm).name.startswith("vllm-")
 
 
 def test_an_extractor_under_its_floor_fails_loudly() -> None:
-    with pytest.raises(contracts.ContractError, match="expected more than"):
-        contracts.require_floor("vllm.serve_flags", frozenset({"--port"}))
+    with pytest.raises(upstream.UpstreamReadError, match="expected more than"):
+        upstream.require_floor("vllm.serve_flags", frozenset({"--port"}))
 
 
 def test_lock_pins_are_read() -> None:
-    text = "# header\nTransformers==4.57.1 \\\n    --hash=sha256:x\nhuggingface_hub==0.36.2 ; python_version>'3'\n"
-    assert contracts.parse_lock(text) == {"transformers": "4.57.1", "huggingface-hub": "0.36.2"}
+    """Every image's lock parses with the harness's one pin parser, by canonical name."""
+    pins = {image: upstream.lock_pins(image) for image in upstream.IMAGES}
+    assert all(pins.values())
+    assert upstream.locked("training", "Transformers") == pins["training"]["transformers"]
+    assert upstream.locked("vllm", "huggingface_hub") == pins["vllm"]["huggingface-hub"]
 
 
 def test_image_tags_are_the_versions_the_contracts_read(paths: ProjectPaths) -> None:
     images = yaml.safe_load(paths.values_yaml.read_text())["images"]
-    v = contracts.versions()
+    v = upstream.versions()
     assert {name: images[name]["tag"] for name in ("training", "vllm", "sglang")} == {
         "training": v.llamafactory, "vllm": v.vllm, "sglang": v.sglang}
 
 
 def test_llamafactory_has_the_subcommands_the_chart_uses() -> None:
-    assert set(CHART_SUBCOMMANDS) <= contracts.llamafactory_subcommands()
-    assert "llamafactory-cli" in contracts.llamafactory_console_scripts()
+    assert set(CHART_SUBCOMMANDS) <= upstream.llamafactory_subcommands()
+    assert "llamafactory-cli" in upstream.llamafactory_console_scripts()
 
 
 def test_llamafactory_reads_the_variables_the_chart_sets_for_it() -> None:
-    assert {"API_HOST", "API_PORT", "API_KEY", "API_MODEL_NAME"} <= contracts.llamafactory_env()
-    assert {"FORCE_TORCHRUN", "NNODES", "NODE_RANK", "NPROC_PER_NODE", "MASTER_ADDR", "MASTER_PORT"} <= contracts.llamafactory_env()
-    assert {"MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_URI"} <= contracts.transformers_mlflow_env()
+    assert {"API_HOST", "API_PORT", "API_KEY", "API_MODEL_NAME"} <= upstream.llamafactory_env()
+    assert ({"FORCE_TORCHRUN", "NNODES", "NODE_RANK", "NPROC_PER_NODE", "MASTER_ADDR", "MASTER_PORT"}
+            <= upstream.llamafactory_env())
+    assert {"MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_URI"} <= upstream.transformers_mlflow_env()
 
 
 def test_infer_subcommands_take_no_training_arguments() -> None:
-    assert {"output_dir", "learning_rate", "deepspeed"} <= contracts.llamafactory_train_keys()
-    assert not {"output_dir", "learning_rate", "deepspeed"} & contracts.llamafactory_infer_keys()
+    assert {"output_dir", "learning_rate", "deepspeed"} <= upstream.llamafactory_train_keys()
+    assert not {"output_dir", "learning_rate", "deepspeed"} & upstream.llamafactory_infer_keys()
     # init=False fields are refused by HfArgumentParser.
-    assert not {"compute_dtype", "device_map", "_n_gpu"} & contracts.llamafactory_train_keys()
+    assert not {"compute_dtype", "device_map", "_n_gpu"} & upstream.llamafactory_train_keys()
 
 
 # Canaries: each check must find a planted mistake, or a passing matrix proves nothing.
 
 
 def test_canary_unknown_config_key_is_found(render: Callable[..., Rendered]) -> None:
-    rendered = render(deep_merge(copy.deepcopy(BASE), _training(extraArgs={"lora_rnak": 8, "template": "no_such_template"})))
+    rendered = render(deep_merge(copy.deepcopy(BASE),
+                                 _training(extraArgs={"lora_rnak": 8, "template": "no_such_template"})))
     assert key_problems(rendered) == {"train.yaml (llamafactory-cli train)": ["lora_rnak"]}
     assert value_problems(rendered) == {"train.yaml:template": "no_such_template"}
 
@@ -448,7 +463,8 @@ def test_canary_unknown_flag_is_found(render: Callable[..., Rendered], engine: s
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
 def test_canary_refused_flag_value_is_found(render: Callable[..., Rendered], engine: str) -> None:
-    rendered = render(deep_merge(copy.deepcopy(BASE), {"inference": {"enabled": True, "engine": engine, "extraArgs": ["--dtype=fp64"]}}))
+    rendered = render(deep_merge(copy.deepcopy(BASE),
+                                 {"inference": {"enabled": True, "engine": engine, "extraArgs": ["--dtype=fp64"]}}))
     assert list(flag_value_problems(rendered).values()) == [{"--dtype": "fp64"}]
 
 
@@ -460,8 +476,10 @@ def test_canary_unread_env_is_found(render: Callable[..., Rendered]) -> None:
 
 
 @case_param
-def test_config_keys_are_arguments_of_the_subcommand_that_parses_them(rendered: Callable[[Case], Rendered], case: Case) -> None:
-    v, problems = contracts.versions(), key_problems(rendered(case))
+def test_config_keys_are_arguments_of_the_subcommand_that_parses_them(
+    rendered: Callable[[Case], Rendered], case: Case
+) -> None:
+    v, problems = upstream.versions(), key_problems(rendered(case))
     assert problems == {}, f"keys LLaMA-Factory {v.llamafactory} / transformers {v.transformers} refuse: {problems}"
 
 
@@ -485,7 +503,7 @@ def test_commands_run_what_the_images_install(rendered: Callable[[Case], Rendere
 
 @case_param
 def test_engine_flags_exist(rendered: Callable[[Case], Rendered], case: Case) -> None:
-    v, problems = contracts.versions(), flag_problems(rendered(case))
+    v, problems = upstream.versions(), flag_problems(rendered(case))
     assert problems == {}, f"flags vLLM {v.vllm} / SGLang {v.sglang} do not define: {problems}"
 
 
@@ -501,7 +519,7 @@ def test_sglang_api_key_reaches_the_flag(rendered: Callable[[Case], Rendered], c
     for label, container, _ in all_containers(rendered(case)):
         if kind_of(container) == "sglang" and "SGLANG_API_KEY" in env_names(container):
             argv = cmdline(container)
-            assert "SGLANG_API_KEY" not in contracts.sglang_env()
+            assert "SGLANG_API_KEY" not in upstream.sglang_env()
             assert argv[argv.index("--api-key") + 1] == "$(SGLANG_API_KEY)", label
             env = {e["name"]: e for e in container["env"]}
             assert "secretKeyRef" in env["SGLANG_API_KEY"]["valueFrom"], label
@@ -516,7 +534,9 @@ def test_env_is_read_by_the_software(rendered: Callable[[Case], Rendered], case:
     assert problems == {}, f"variables nothing in the container reads: {problems}"
 
 
-def _across_the_matrix(rendered: Callable[[Case], Rendered], problems_of: Callable[[Rendered], Problems]) -> dict[str, list[str]]:
+def _across_the_matrix(
+    rendered: Callable[[Case], Rendered], problems_of: Callable[[Rendered], Problems]
+) -> dict[str, list[str]]:
     """{problem: ids of the cases showing it}, Job hashes masked so one problem reads once."""
     found: dict[str, list[str]] = {}
     for case in CASES:
@@ -530,7 +550,9 @@ def test_chart_variables_are_used_or_documented(rendered: Callable[[Case], Rende
     each must be used by a command of its pod or documented for users. Checked over the whole
     matrix at once: one problem shows up in many combinations."""
     problems = _across_the_matrix(rendered, lambda r: chart_variable_problems(r, documents))
-    assert problems == {}, "chart variables neither used by a command of their pod nor documented:\n" + _listing(problems)
+    assert problems == {}, (
+        "chart variables neither used by a command of their pod nor documented:\n" + _listing(problems)
+    )
 
 
 def test_shell_containers_use_their_env(rendered: Callable[[Case], Rendered]) -> None:
@@ -540,4 +562,5 @@ def test_shell_containers_use_their_env(rendered: Callable[[Case], Rendered]) ->
 
 
 def _listing(problems: dict[str, list[str]]) -> str:
-    return "\n".join(f"  {problem}  <- {', '.join(ids[:6])}{' ...' if len(ids) > 6 else ''}" for problem, ids in problems.items())
+    return "\n".join(f"  {problem}  <- {', '.join(ids[:6])}{' ...' if len(ids) > 6 else ''}"
+                     for problem, ids in problems.items())

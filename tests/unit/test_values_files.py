@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lfk8s import chart, checks, values
-from lfk8s.helm import Helm
+from lfk8s.chart import checks, profiles, rendering, values
+from lfk8s.chart.helm import Helm
 from lfk8s.paths import ProjectPaths
 
 VALUES_FILES = sorted((Path(__file__).parents[2] / "values").glob("*.yaml"))
@@ -15,11 +17,11 @@ REQUIRED_ENVIRONMENTS = {"local", "dev", "staging", "prod", "base-only", "infere
 
 
 def test_required_environments_exist() -> None:
-    assert REQUIRED_ENVIRONMENTS <= {p.stem for p in VALUES_FILES}
+    assert {p.stem for p in VALUES_FILES} >= REQUIRED_ENVIRONMENTS
 
 
 def test_values_files_match_their_profiles(paths: ProjectPaths) -> None:
-    assert values.generate_all(paths, check_only=True) == [], "run `lfk8s values generate`"
+    assert profiles.generate_all(paths, check_only=True) == [], "run `lfk8s values generate`"
 
 
 def test_every_values_file_has_a_profile(paths: ProjectPaths) -> None:
@@ -32,22 +34,22 @@ def values_file(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rendered(helm: Helm, paths: ProjectPaths, values_file: Path) -> chart.Rendered:
-    return chart.render_file(helm, paths, values_file)
+def rendered(helm: Helm, paths: ProjectPaths, values_file: Path) -> rendering.Rendered:
+    return rendering.render_file(helm, paths, values_file)
 
 
 def test_helm_lint_strict(helms: dict[int, Helm], paths: ProjectPaths, values_file: Path) -> None:
     for helm in helms.values():
-        helm.lint(paths.chart, values.load(values_file), chart.DEFAULT_NAMESPACE)
+        helm.lint(paths.chart, values.load(values_file), rendering.DEFAULT_NAMESPACE)
 
 
-def test_kubernetes_validate_strict(rendered: chart.Rendered) -> None:
+def test_kubernetes_validate_strict(rendered: rendering.Rendered) -> None:
     assert rendered.objects
-    assert checks.kubernetes_schema_errors(rendered).errors == []
+    assert checks.kubernetes_schema_report(rendered).errors == []
 
 
 @pytest.fixture(scope="module")
-def checkov_report(rendered: chart.Rendered) -> checks.CheckovReport:
+def checkov_report(rendered: rendering.Rendered) -> checks.CheckovReport:
     return checks.run_checkov(rendered)
 
 
@@ -63,14 +65,16 @@ def test_checkov_skips_are_justified(checkov_report: checks.CheckovReport) -> No
 
 
 def test_helm3_and_helm4_render_identically(helms: dict[int, Helm], paths: ProjectPaths, values_file: Path) -> None:
-    four, three = (chart.render_file(helms[m], paths, values_file) for m in (4, 3))
+    four, three = (rendering.render_file(helms[m], paths, values_file) for m in (4, 3))
     assert three.comparable() == four.comparable()
 
 
-def test_matches_golden(paths: ProjectPaths, rendered: chart.Rendered, values_file: Path) -> None:
-    golden = chart.golden_path(paths, values_file)
+def test_matches_golden(paths: ProjectPaths, rendered: rendering.Rendered, values_file: Path) -> None:
+    golden = rendering.golden_path(paths, values_file)
     assert golden.exists(), "run `lfk8s golden --update`"
-    assert rendered.text == golden.read_text(), f"{values_file.name} drifted from {golden}; review and run `lfk8s golden --update`"
+    assert rendered.text == golden.read_text(), (
+        f"{values_file.name} drifted from {golden}; review and run `lfk8s golden --update`"
+    )
 
 
 def test_golden_drift_is_detected(helm: Helm, paths: ProjectPaths, tmp_path: Path) -> None:
@@ -79,7 +83,24 @@ def test_golden_drift_is_detected(helm: Helm, paths: ProjectPaths, tmp_path: Pat
     for sub in ("charts", "values"):
         import shutil
         shutil.copytree(paths.root / sub, tmp_path / sub)
-    chart.drifted_goldens(helm, copy, update=True)
-    local = chart.golden_path(copy, copy.values_dir / "local.yaml")
+    rendering.drifted_goldens(helm, copy, update=True)
+    local = rendering.golden_path(copy, copy.values_dir / "local.yaml")
     local.write_text(local.read_text().replace("llm-inference", "llm-other"))
-    assert chart.drifted_goldens(helm, copy) == [local]
+    assert rendering.drifted_goldens(helm, copy) == [local]
+
+
+def test_profile_defaults_come_from_the_chart(paths: ProjectPaths, tmp_path: Path) -> None:
+    """A profile key left out takes the chart's values.yaml default: change the chart, and the
+    generated values follow with no second copy in the harness to update."""
+    shutil.copytree(paths.chart.parent, tmp_path / "charts")
+    values_yaml = tmp_path / "charts" / "llama-factory" / "values.yaml"
+    chart = yaml.safe_load(values_yaml.read_text())
+    chart["inference"]["servedModelName"] = "renamed-in-the-chart"
+    chart["images"]["vllm"]["repository"] = "example.org/team/vllm-renamed"
+    values_yaml.write_text(yaml.safe_dump(chart))
+    profile = profiles.Profile.from_mapping({"environment": "x", "image-registry": "mirror.local/llm"}, "test")
+    generated = profiles.from_profile(profile, ProjectPaths(tmp_path))
+    assert generated["inference"]["servedModelName"] == "renamed-in-the-chart"
+    assert generated["images"]["vllm"]["repository"] == "mirror.local/llm/vllm-renamed"
+    explicit = profiles.Profile.from_mapping({"environment": "x", "served-model-name": "mine"}, "test")
+    assert profiles.from_profile(explicit, ProjectPaths(tmp_path))["inference"]["servedModelName"] == "mine"

@@ -19,7 +19,7 @@ class ProjectPaths:
     root: Path
 
     @classmethod
-    def discover(cls, start: Path | None = None) -> "ProjectPaths":
+    def discover(cls, start: Path | None = None) -> ProjectPaths:
         env = os.environ.get("LFK8S_ROOT")
         return cls(Path(env) if env else _find_root((start or Path.cwd()).resolve()))
 
@@ -58,7 +58,8 @@ class ProjectPaths:
 
 def cache_dir() -> Path:
     """Built tools live here, keyed by version, so a second run builds nothing."""
-    base = os.environ.get("LFK8S_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lfk8s")
+    xdg_cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    base = os.environ.get("LFK8S_CACHE") or os.path.join(xdg_cache, "lfk8s")
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path

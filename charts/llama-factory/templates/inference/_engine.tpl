@@ -49,7 +49,7 @@ platform's SM_VLLM_* / SM_SGLANG_* tables map them for SageMaker).
 {{- end -}}
 
 {{- define "llama-factory.inference.apiKeySecretName" -}}
-{{- default (include "llama-factory.componentName" (list . "api-key")) .Values.inference.apiKey.existingSecret -}}
+{{- default (include "llama-factory.componentName" (dict "root" . "suffix" "api-key")) .Values.inference.apiKey.existingSecret -}}
 {{- end -}}
 
 {{/* command + args as a YAML list. */}}

@@ -12,16 +12,16 @@ ttlSecondsAfterFinished: {{ int64 $m.ttlSecondsAfterFinished }}
 template:
   metadata:
     labels:
-      {{- include "llama-factory.podLabels" (list . "merge") | nindent 6 }}
+      {{- include "llama-factory.podLabels" (dict "root" . "component" "merge") | nindent 6 }}
     annotations:
-      checksum/config: {{ include "llama-factory.checksum" (list . "paths" "merge.yaml") }}
+      checksum/config: {{ include "llama-factory.checksum" (dict "root" . "parts" (list "paths" "merge.yaml")) }}
       {{- with $m.podAnnotations }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
   spec:
     restartPolicy: Never
-    {{- include "llama-factory.podCommon" . | nindent 4 }}
-    {{- with include "llama-factory.placement" (list . $m) | trim }}{{ . | nindent 4 }}{{ end }}
+    {{- include "llama-factory.podCommon" (dict "root" .) | nindent 4 }}
+    {{- with include "llama-factory.placement" (dict "root" . "values" $m) | trim }}{{ . | nindent 4 }}{{ end }}
     initContainers:
       # Installed together with training, the merge waits for the finished adapter
       # (LLaMA-Factory writes adapter_config.json when it saves the final model).
@@ -52,9 +52,9 @@ template:
         securityContext:
           {{- include "llama-factory.containerSecurityContext" . | nindent 10 }}
         resources:
-          {{- include "llama-factory.resources" (list . $m) | nindent 10 }}
+          {{- include "llama-factory.resources" (dict "root" . "values" $m) | nindent 10 }}
         volumeMounts:
           {{- include "llama-factory.volumeMounts" . | nindent 10 }}
     volumes:
-      {{- include "llama-factory.volumes" (list . "1Gi") | nindent 6 }}
+      {{- include "llama-factory.volumes" (dict "root" . "shmSize" "1Gi") | nindent 6 }}
 {{- end -}}

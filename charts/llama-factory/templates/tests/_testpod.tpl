@@ -1,27 +1,31 @@
-{{/* A helm test Pod running one shell script. Usage: include "llama-factory.testPod" (list $ "name" $script $extraEnvYaml $envHasSecrets) */}}
+{{/*
+A helm test Pod running one shell script.
+Usage: include "llama-factory.testPod" (dict "root" $ "name" "chat" "script" $script "env" $envYaml "secretEnv" true)
+env (YAML env entries) may be left out; secretEnv says whether they read a Secret (default false).
+*/}}
 {{- define "llama-factory.testPod" -}}
-{{- $root := index . 0 -}}
-{{- $name := index . 1 -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.testPod" "args" . "keys" (list "root" "name" "script")) -}}
+{{- $root := .root -}}
 apiVersion: v1
 kind: Pod
 metadata:
-  name: {{ include "llama-factory.componentName" (list $root (printf "test-%s" $name)) }}
+  name: {{ include "llama-factory.componentName" (dict "root" $root "suffix" (printf "test-%s" .name)) }}
   namespace: {{ include "llama-factory.namespace" $root }}
   labels:
-    {{- include "llama-factory.componentLabels" (list $root "test") | nindent 4 }}
+    {{- include "llama-factory.componentLabels" (dict "root" $root "component" "test") | nindent 4 }}
   annotations:
     helm.sh/hook: test
     helm.sh/hook-delete-policy: before-hook-creation
-    {{- include "llama-factory.checkovSkips" (dict "images" (list $root.Values.tests.image) "secretEnv" (index . 4) "batch" true) | trim | nindent 4 }}
+    {{- include "llama-factory.checkovSkips" (dict "images" (list $root.Values.tests.image) "secretEnv" .secretEnv "batch" true) | trim | nindent 4 }}
 spec:
   restartPolicy: Never
-  {{- include "llama-factory.podCommon" $root | nindent 2 }}
+  {{- include "llama-factory.podCommon" (dict "root" $root) | nindent 2 }}
   containers:
     - name: test
       image: {{ include "llama-factory.image" $root.Values.tests.image }}
       imagePullPolicy: {{ $root.Values.tests.image.pullPolicy }}
-      command: ["sh", "-c", {{ index . 2 | quote }}]
-      {{- with index . 3 | trim }}
+      command: ["sh", "-c", {{ .script | quote }}]
+      {{- with .env | default "" | trim }}
       env:
         {{- . | nindent 8 }}
       {{- end }}

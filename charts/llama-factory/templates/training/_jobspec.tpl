@@ -3,7 +3,8 @@
 {{- $t := .Values.training -}}
 {{- $nodes := int $t.nodes -}}
 {{- $easyr1 := include "llama-factory.training.easyr1" . -}}
-{{- $image := ternary .Values.images.easyr1 .Values.images.training (eq $easyr1 "true") -}}
+{{- $image := .Values.images.training -}}
+{{- if $easyr1 -}}{{- $image = .Values.images.easyr1 -}}{{- end -}}
 backoffLimit: {{ $t.backoffLimit }}
 {{- if not (kindIs "invalid" $t.activeDeadlineSeconds) }}
 activeDeadlineSeconds: {{ int64 $t.activeDeadlineSeconds }}
@@ -34,10 +35,10 @@ podFailurePolicy:
 template:
   metadata:
     labels:
-      {{- include "llama-factory.podLabels" (list . "training") | nindent 6 }}
+      {{- include "llama-factory.podLabels" (dict "root" . "component" "training") | nindent 6 }}
       llama-factory.io/run-name: {{ $t.runName }}
     annotations:
-      checksum/config: {{ include "llama-factory.checksum" (list . "paths" "train.yaml" "easyr1.yaml" "dataset_info.json" "mlflow") }}
+      checksum/config: {{ include "llama-factory.checksum" (dict "root" . "parts" (list "paths" "train.yaml" "easyr1.yaml" "dataset_info.json" "mlflow")) }}
       {{- with $t.podAnnotations }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -47,8 +48,8 @@ template:
     # Pods of an Indexed Job are named <job>-<index>; this gives them DNS names under the rendezvous Service.
     subdomain: {{ include "llama-factory.training.rendezvousService" . }}
     {{- end }}
-    {{- include "llama-factory.podCommon" . | nindent 4 }}
-    {{- with include "llama-factory.placement" (list . $t) | trim }}{{ . | nindent 4 }}{{ end }}
+    {{- include "llama-factory.podCommon" (dict "root" .) | nindent 4 }}
+    {{- with include "llama-factory.placement" (dict "root" . "values" $t) | trim }}{{ . | nindent 4 }}{{ end }}
     {{- if gt $nodes 1 }}
     initContainers:
       # Start training only once every node's pod is scheduled and has an address, so no
@@ -69,7 +70,7 @@ template:
       - name: train
         image: {{ include "llama-factory.image" $image }}
         imagePullPolicy: {{ $image.pullPolicy }}
-        {{- if eq $easyr1 "true" }}
+        {{- if $easyr1 }}
         command: ["python3", "-m", "verl.trainer.main", "config=/etc/llama-factory/easyr1.yaml"]
         {{- else }}
         command: ["llamafactory-cli", "train", "/etc/llama-factory/train.yaml"]
@@ -90,20 +91,20 @@ template:
         securityContext:
           {{- include "llama-factory.containerSecurityContext" . | nindent 10 }}
         resources:
-          {{- include "llama-factory.resources" (list . $t) | nindent 10 }}
+          {{- include "llama-factory.resources" (dict "root" . "values" $t) | nindent 10 }}
         volumeMounts:
           {{- include "llama-factory.volumeMounts" . | nindent 10 }}
     volumes:
-      {{- include "llama-factory.volumes" (list . $t.shmSize) | nindent 6 }}
+      {{- include "llama-factory.volumes" (dict "root" . "shmSize" $t.shmSize) | nindent 6 }}
 {{- end -}}
 
-{{/* grpo and dapo are not LLaMA-Factory stages: EasyR1 trains them. */}}
+{{/* "true" for the stages EasyR1 trains (grpo, dapo), which LLaMA-Factory lacks; nothing otherwise. */}}
 {{- define "llama-factory.training.easyr1" -}}
-{{- has .Values.training.stage (list "grpo" "dapo") -}}
+{{- if has .Values.training.stage (list "grpo" "dapo") -}}true{{- end -}}
 {{- end -}}
 
 {{- define "llama-factory.training.rendezvousService" -}}
-{{- include "llama-factory.componentName" (list . "train-rdzv") -}}
+{{- include "llama-factory.componentName" (dict "root" . "suffix" "train-rdzv") -}}
 {{- end -}}
 
 {{/* Where the peers of a multi-node run are: their Job, rendezvous Service and count. */}}
@@ -137,7 +138,7 @@ torchrun when FORCE_TORCHRUN is set; DeepSpeed needs torchrun even on one GPU.
 */}}
 {{- define "llama-factory.training.distributedEnv" -}}
 {{- $t := .Values.training -}}
-{{- if and (ne (include "llama-factory.training.easyr1" .) "true") (or (gt (int $t.gpus) 1) (gt (int $t.nodes) 1) (ne $t.deepspeed "none")) }}
+{{- if and (not (include "llama-factory.training.easyr1" .)) (or (gt (int $t.gpus) 1) (gt (int $t.nodes) 1) (ne $t.deepspeed "none")) }}
 - name: FORCE_TORCHRUN
   value: "1"
 - name: NPROC_PER_NODE
