@@ -11,15 +11,7 @@ from lfk8s.chart import rendering
 from lfk8s.chart.helm import Helm
 from lfk8s.chart.values import deep_merge
 from lfk8s.paths import ProjectPaths
-from tests.helpers import (
-    easyr1,
-    inference,
-    router_values,
-    training,
-)
-
-# ---------------------------------------------------------------- Helm 4 and Helm 3
-
+from tests.helpers import easyr1, inference, router_values, training
 
 PARITY_CASES = {
     "llamafactory-cpu-lora-key": deep_merge(inference("llamafactory", gpus=0, modelSource="lora",

@@ -38,9 +38,6 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 RELEASE_53 = "r" + "x" * 51 + "z"
 
 
-# ---------------------------------------------------------------- the managed platform's (003) lessons
-
-
 def lesson_everything_on(all_on: dict[str, Any]) -> dict[str, Any]:
     """All components with router, multi-node training, ingress, HTTPRoute, API key, PDB and HPA."""
     return deep_merge(all_on, {
