@@ -1,4 +1,5 @@
-"""Shared fixtures: the project's paths and the real helm binaries (Helm 4 and Helm 3)."""
+"""Shared fixtures: the project's paths, the real helm binaries (Helm 4 and Helm 3) and the
+images built from images/ with a real container engine."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from lfk8s import versions
 from lfk8s.chart import rendering
 from lfk8s.chart.helm import Helm
 from lfk8s.chart.rendering import Rendered
+from lfk8s.images import build
+from lfk8s.images.model import chart_image
 from lfk8s.paths import ProjectPaths
 from lfk8s.toolchain import pinned
 
@@ -44,7 +47,7 @@ RenderFn = Callable[..., Rendered]
 def render(helm: Helm, paths: ProjectPaths) -> RenderFn:
     """render(values, release=..., namespace=...) with Helm 4."""
 
-    # release=None renders under the chart's name (chart.defaults.chart_name), the old DEFAULT_RELEASE.
+    # release=None renders under the chart's name (chart.defaults.chart_name).
     def _render(values: dict[str, Any] | None = None, release: str | None = None,
                 namespace: str = rendering.DEFAULT_NAMESPACE) -> Rendered:
         return rendering.render(helm, paths, values or {}, release, namespace)
@@ -66,6 +69,14 @@ ALL_ON: dict[str, Any] = {
 def all_on() -> dict[str, Any]:
     import copy
     return copy.deepcopy(ALL_ON)
+
+
+@pytest.fixture(scope="session")
+def training_image(paths: ProjectPaths) -> str:
+    """images/training built here (docker started and base images made from Debian's packages
+    when needed; a rebuild with nothing changed is all cache), tagged as values.yaml names it."""
+    build.build(paths, ["training"])
+    return chart_image(paths, "training").reference()
 
 
 def pytest_report_header() -> list[str]:

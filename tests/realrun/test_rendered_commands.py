@@ -1,15 +1,18 @@
 """The chart's training Job, merge Job and llamafactory-engine Deployment, as rendered for
-values/local.yaml, run for real on the CPU: their exact commands, args and env, with the
-real LLaMA-Factory of the training image's lock, a tiny model made here, and the real MLflow
-server. Only the volume mounts are mapped (to folders under a temporary root) and the
-serving port (to a free local port)."""
+values/local.yaml, run for real on the CPU as containers of the training image built from
+images/training (its full lock): their exact image, command, args and env, under the pod's
+security context (uid 10001, read-only root filesystem, no capabilities) with only the pod's
+volumes, a tiny model made here and the real MLflow server. What differs from a kubelet: the
+claim is a folder of this machine, the containers share its network, and the inference port is
+moved to a free one (API_PORT) so a busy 8000 cannot fail the test."""
 
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,14 +25,10 @@ from lfk8s.cluster.mlflow_server import MlflowServer
 from lfk8s.cluster.processes import free_port
 from lfk8s.paths import ProjectPaths
 from lfk8s.release import operate
-from lfk8s.testing import realrun
+from lfk8s.testing import containers, realrun
 
 TRAIN_TIMEOUT = 900
-
-
-@pytest.fixture(scope="module")
-def runtime(paths: ProjectPaths) -> Path:
-    return realrun.ensure_runtime(paths)
+USER_ID = 10001
 
 
 @pytest.fixture(scope="module")
@@ -52,28 +51,45 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def storage(rendered: rendering.Rendered, root: Path, runtime: Path) -> Path:
-    """The shared storage as users prepare it: a base model and a dataset, nothing downloaded."""
-    storage = realrun.local_pod(rendered, "training", root).mounts["/storage"]
+def storage(root: Path, training_image: str) -> Path:
+    """The shared storage as users prepare it (a base model and a dataset, nothing downloaded),
+    owned by the uid the chart's pods run as, as an NFS export for them would be."""
+    storage = root / "storage"
     (storage / "data").mkdir(parents=True, exist_ok=True)
     (storage / "data" / "train.json").write_text(json.dumps(realrun.tiny_dataset()))
-    realrun.make_tiny_model(
-        realrun.python_of(runtime), storage / "models" / "base-model", storage / "data" / "train.json"
-    )
+    for path in (storage, *storage.rglob("*")):
+        os.chown(path, USER_ID, USER_ID)
+    realrun.make_tiny_model(training_image, storage, "/storage/models/base-model", "/storage/data/train.json")
     return storage
 
 
-def _log_tail(path: Path) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-40:]) if path.exists() else ""
+def _name(component: str) -> str:
+    return f"lfk8s-realrun-{component}-{uuid.uuid4().hex[:6]}"
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.splitlines()[-40:])
+
+
+def _run_to_completion(rendered: rendering.Rendered, component: str, root: Path, timeout: float) -> None:
+    run = containers.container_run(rendered, component, root)
+    log = root / f"{component}.log"
+    result = run.run(_name(component), log, timeout)
+    assert result.returncode == 0, f"{component} exited {result.returncode}:\n{_tail(log.read_text())}"
+
+
+def test_pods_run_in_the_image_the_chart_names(rendered: rendering.Rendered, root: Path, training_image: str) -> None:
+    for component in ("training", "merge", "inference"):
+        run = containers.container_run(rendered, component, root)
+        assert run.image == training_image
+        assert run.user == f"{USER_ID}:{USER_ID}" and run.read_only and run.drop_all_capabilities
 
 
 @pytest.fixture(scope="module")
-def trained(rendered: rendering.Rendered, root: Path, storage: Path, runtime: Path) -> Path:
-    pod = realrun.local_pod(rendered, "training", root)
-    assert pod.command[:2] == ["llamafactory-cli", "train"]
-    log = root / "train.log"
-    result = pod.run(runtime, TRAIN_TIMEOUT, log)
-    assert result.returncode == 0, _log_tail(log)
+def trained(rendered: rendering.Rendered, root: Path, storage: Path) -> Path:
+    run = containers.container_run(rendered, "training", root)
+    assert run.command[:2] == ["llamafactory-cli", "train"]
+    _run_to_completion(rendered, "training", root, TRAIN_TIMEOUT)
     return storage / "output" / "lora-adapter" / "run-1"
 
 
@@ -102,16 +118,13 @@ def _experiment_id(mlflow: MlflowServer, name: str) -> str:
     with urllib.request.urlopen(
         f"{mlflow.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}", timeout=10
     ) as r:
-        return json.loads(r.read())["experiment"]["experiment_id"]
+        return str(json.loads(r.read())["experiment"]["experiment_id"])
 
 
 @pytest.fixture(scope="module")
-def merged(rendered: rendering.Rendered, root: Path, trained: Path, runtime: Path, storage: Path) -> Path:
-    pod = realrun.local_pod(rendered, "merge", root)
-    assert pod.command[:2] == ["llamafactory-cli", "export"]
-    log = root / "merge.log"
-    result = pod.run(runtime, 600, log)
-    assert result.returncode == 0, _log_tail(log)
+def merged(rendered: rendering.Rendered, root: Path, trained: Path, storage: Path) -> Path:
+    assert containers.container_run(rendered, "merge", root).command[:2] == ["llamafactory-cli", "export"]
+    _run_to_completion(rendered, "merge", root, 600)
     return storage / "models" / "merged-model"
 
 
@@ -122,18 +135,19 @@ def test_merge_writes_the_merged_model(merged: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def api_server(rendered: rendering.Rendered, root: Path, merged: Path, runtime: Path) -> Iterator[str]:
+def api_server(rendered: rendering.Rendered, root: Path, merged: Path) -> Iterator[str]:
+    run = containers.container_run(rendered, "inference", root)
+    assert run.command == ["llamafactory-cli", "api", "/etc/llama-factory/api.yaml"]
     port = free_port()
-    pod = realrun.local_pod(rendered, "inference", root, port_map={8000: port})
-    assert pod.command == ["llamafactory-cli", "api", str(pod.mounts["/etc/llama-factory"] / "api.yaml")]
-    log = root / "api.log"
-    process = pod.start(runtime, log)
+    run.env["API_PORT"] = str(port)
+    name = _name("inference")
+    run.start(name)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"API server exited:\n{_log_tail(log)}")
+            if not containers.running(name):
+                pytest.fail(f"API server exited:\n{_tail(containers.logs(name))}")
             try:
                 with urllib.request.urlopen(f"{url}/v1/models", timeout=2):
                     break
@@ -141,11 +155,7 @@ def api_server(rendered: rendering.Rendered, root: Path, merged: Path, runtime: 
                 time.sleep(1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        containers.remove(name)
 
 
 def test_api_lists_the_served_model(api_server: str) -> None:

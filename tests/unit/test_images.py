@@ -13,14 +13,16 @@ import re
 import shutil
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from packaging.specifiers import SpecifierSet
 
 from lfk8s.chart.defaults import chart_values
 from lfk8s.cli.images import register
-from lfk8s.images import build, dockerfile, model, outdated, overrides, pins, resolver
+from lfk8s.images import bases, build, dockerfile, model, outdated, overrides, pins, resolver
 from lfk8s.paths import ProjectPaths
+from lfk8s.toolchain.builders import ToolchainError
 
 ROOT = Path(__file__).parents[2]
 PATHS = ProjectPaths(ROOT)
@@ -88,7 +90,16 @@ def test_requirements_in_pins_are_locked_at_the_same_version(name: str) -> None:
 def test_lock_header_names_the_dockerfiles_python(name: str) -> None:
     header = image(name).requirements_lock.read_text().splitlines()[1]
     assert f"CPython {image(name).python} " in header
-    assert image(name).python == "3.12"
+    # Debian 12's own CPython: the base image's python3.11 package is the interpreter the venv uses.
+    assert image(name).python == "3.11"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_image_builds_on_a_base_made_from_debians_packages(name: str) -> None:
+    """No registry is needed to build: the one base, debian:bookworm-slim, is made from Debian's
+    archive where it cannot be pulled (lfk8s.images.bases)."""
+    assert image(name).base_images == ["debian:bookworm-slim"]
+    assert bases.DEBIAN_BASE.match(image(name).base_images[0])
 
 
 def test_vllm_lock_pins() -> None:
@@ -218,7 +229,7 @@ def test_final_stage_is_non_root_without_build_tools(name: str) -> None:
 
 
 def test_training_final_stage_has_no_compiler() -> None:
-    packages = dockerfile.apt_packages(dockerfile.final_stage(image("training").dockerfile_text()), "3.12")
+    packages = dockerfile.apt_packages(dockerfile.final_stage(image("training").dockerfile_text()), "3.11")
     assert not [p for p in packages if p in ("gcc", "g++", "clang", "libc6-dev") or p.endswith("-dev")]
 
 
@@ -226,8 +237,8 @@ def test_final_stage_check_can_fail(tmp_path: Path) -> None:
     directory = tmp_path / "training"
     directory.mkdir()
     (directory / "Dockerfile").write_text(
-        "ARG PYTHON_VERSION=3.12\nFROM nvidia/cuda:12.8.1-runtime-ubuntu24.04 AS builder\n"
-        "FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04\n"
+        "ARG PYTHON_VERSION=3.11\nFROM debian:bookworm-slim AS builder\n"
+        "FROM debian:bookworm-slim\n"
         "RUN apt-get update && apt-get install -y --no-install-recommends \\\n      build-essential gcc \\\n"
         " && rm -rf /var/lib/apt/lists/*\nUSER root\n")
     problems = dockerfile.final_stage_problems(model.Image("training", directory))
@@ -309,10 +320,24 @@ def test_register_adds_the_images_group(action: str) -> None:
 
 def test_no_working_engine_says_what_was_tried(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(build, "ensure_docker", mock.Mock(side_effect=ToolchainError("apt-get: no such host")))
     with pytest.raises(pins.ImageError) as error:
         build.build(PATHS, ["training"])
     assert all(engine in str(error.value) for engine in ("docker", "podman", "buildah"))
     assert "--dry-run" in str(error.value)
+    assert "docker.io failed too: apt-get: no such host" in str(error.value)
+
+
+def test_without_a_working_engine_root_gets_debians_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    started = mock.Mock()
+    monkeypatch.setattr(build, "engine_problem", lambda e: "not on PATH")
+    monkeypatch.setattr(build, "ensure_docker", started)
+    monkeypatch.setattr(build.os, "geteuid", lambda: 0)
+    assert build.engine_for(None, dry_run=False) == "docker"
+    started.assert_called_once()
+    monkeypatch.setattr(build.os, "geteuid", lambda: 1000)
+    with pytest.raises(pins.ImageError, match="no working container engine"):
+        build.engine_for(None, dry_run=False)
 
 
 def test_first_working_engine_is_picked(monkeypatch: pytest.MonkeyPatch) -> None:

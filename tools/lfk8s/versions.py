@@ -38,3 +38,15 @@ TRANSFORMERS_FALLBACK = "4.57.1"
 # The interpreter whose wheels are downloaded when a lock's header names no CPython (the images'
 # locks name theirs).
 UPSTREAM_WHEEL_PYTHON = "3.11"
+
+
+# ------------------------------------------------------------------ the local cluster's real node
+# kubelet and kube-proxy are built at KUBERNETES_VERSION. containerd 2.x (config schema 3): 1.x
+# is unsupported by kubelet from 1.36. crictl for debugging and for clearing the node's pods.
+CONTAINERD_VERSION = "v2.2.9"
+CRICTL_VERSION = "v1.34.0"
+# Cluster DNS: CoreDNS built with only the plugins the node uses (newest 1.14.x on the module proxy).
+COREDNS_VERSION = "v1.14.7"
+# The sandbox ("pause") image, compiled from build/pause/linux/pause.c of k8s.io/kubernetes at
+# KUBERNETES_VERSION; its tag is the one that source tree's build/pause/Makefile names.
+PAUSE_VERSION = "3.10.1"

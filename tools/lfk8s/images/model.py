@@ -43,6 +43,19 @@ class Image:
         raise ImageError(f"{self.dockerfile}: no FROM")
 
     @property
+    def base_images(self) -> list[str]:
+        """Every FROM's image that is not an earlier stage of the same Dockerfile."""
+        bases: list[str] = []
+        stages: set[str] = set()
+        for match in re.finditer(r"(?im)^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?",
+                                 self.dockerfile_text()):
+            if match.group(1) not in stages and match.group(1) not in bases:
+                bases.append(match.group(1))
+            if match.group(2):
+                stages.add(match.group(2))
+        return bases
+
+    @property
     def python(self) -> str:
         """`ARG PYTHON_VERSION=X.Y` in the Dockerfile: the Python the venv and the lock are for."""
         match = re.search(r"^\s*ARG\s+PYTHON_VERSION=(\d+\.\d+)\s*$", self.dockerfile_text(), re.MULTILINE)

@@ -30,7 +30,7 @@ WHEELHOUSE = "image-wheelhouse"
 
 # The resolver's pip runs inside a venv of the image's own CPython X.Y, because pip evaluates
 # environment markers (`python_version > "3.11"`, ...) against the interpreter running it, not
-# against --python-version: resolving a 3.12 image from the harness's 3.11 would silently drop
+# against --python-version: resolving an image's 3.11 from another CPython would silently drop
 # or add marker-guarded dependencies.
 
 def _interpreter_version(executable: Path) -> str | None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 # glibc of the base images' distributions: the newest manylinux tag their wheels may carry.
-GLIBC = {"ubuntu24.04": (2, 39), "ubuntu22.04": (2, 35), "debian11": (2, 31), "bullseye": (2, 31)}
+GLIBC = {
+    "bookworm-slim": (2, 36), "bookworm": (2, 36),  # Debian 12, the images' base
+    "debian11": (2, 31),  # the raw-manifest deployment's base (its pins are checked to fail)
+}
+
 
 def platforms(glibc: tuple[int, int]) -> list[str]:
     """Every manylinux tag a system with this glibc accepts, newest first.
