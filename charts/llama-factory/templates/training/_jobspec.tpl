@@ -3,8 +3,7 @@
 {{- $t := .Values.training -}}
 {{- $nodes := int $t.nodes -}}
 {{- $easyr1 := include "llama-factory.training.easyr1" . -}}
-{{- $image := .Values.images.training -}}
-{{- if $easyr1 -}}{{- $image = .Values.images.easyr1 -}}{{- end -}}
+{{- $image := index .Values.images (include "llama-factory.training.imageKey" .) -}}
 backoffLimit: {{ $t.backoffLimit }}
 {{- if not (kindIs "invalid" $t.activeDeadlineSeconds) }}
 activeDeadlineSeconds: {{ int64 $t.activeDeadlineSeconds }}
@@ -101,6 +100,11 @@ template:
 {{/* "true" for the stages EasyR1 trains (grpo, dapo), which LLaMA-Factory lacks; nothing otherwise. */}}
 {{- define "llama-factory.training.easyr1" -}}
 {{- if has .Values.training.stage (list "grpo" "dapo") -}}true{{- end -}}
+{{- end -}}
+
+{{/* The images.* entry the training pods run: easyr1 for the EasyR1 stages, training otherwise. */}}
+{{- define "llama-factory.training.imageKey" -}}
+{{- if include "llama-factory.training.easyr1" . -}}easyr1{{- else -}}training{{- end -}}
 {{- end -}}
 
 {{- define "llama-factory.training.rendezvousService" -}}
