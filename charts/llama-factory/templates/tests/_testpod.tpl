@@ -20,6 +20,14 @@ metadata:
 spec:
   restartPolicy: Never
   {{- include "llama-factory.podCommon" (dict "root" $root) | nindent 2 }}
+  {{- with $root.Values.tests.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $root.Values.tests.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   containers:
     - name: test
       image: {{ include "llama-factory.image" $root.Values.tests.image }}
