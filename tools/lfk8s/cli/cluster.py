@@ -23,6 +23,8 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus-per-node", type=int, default=8)
     parser.add_argument("--cpu-nodes", type=int, default=1)
     parser.add_argument("--mlflow-port", type=int, default=5000)
+    parser.add_argument("--real-node", action="store_true",
+                        help="kwok backend: also run one real, tainted CPU node here (containerd, kubelet; needs root)")
 
 
 def node_pool(args: argparse.Namespace) -> NodePool:
@@ -45,6 +47,8 @@ def local_mlflow(args: argparse.Namespace) -> MlflowServer:
 def cluster_up(args: argparse.Namespace) -> None:
     console = stderr_console()
     if args.backend == "kind":
+        if args.real_node:
+            raise ClusterError("--real-node is for the kwok backend (kind's nodes are all real)")
         kind = KindCluster(name=args.cluster, pool=node_pool(args))
         why = KindCluster.available()
         if why:
@@ -53,7 +57,7 @@ def cluster_up(args: argparse.Namespace) -> None:
         kind.up()
         return
     with console.status("bringing the local cluster up") as spinner:
-        cluster = LocalCluster(name=args.cluster, pool=node_pool(args))
+        cluster = LocalCluster(name=args.cluster, pool=node_pool(args), real_node=args.real_node)
 
         def report(message: str) -> None:
             spinner.update(message)
@@ -90,9 +94,10 @@ def cmd_cluster_status(args: argparse.Namespace, paths: ProjectPaths) -> int:
     stdout_console().print(table)
     if not all(running.values()):
         return 1
-    nodes = Table("node", "GPUs", "taints", "ready", title="nodes")
+    nodes = Table("node", "kind", "GPUs", "taints", "ready", title="nodes")
     for node in node_summaries(cluster.api_client()):
-        nodes.add_row(node.name, node.gpus, node.taints, "yes" if node.ready else "no")
+        kind = "real" if node.real else "mocked"
+        nodes.add_row(node.name, kind, node.gpus, node.taints, "yes" if node.ready else "no")
     stdout_console().print(nodes)
     return 0
 

@@ -3,33 +3,33 @@
 etcd, kube-apiserver (default admission plugins, PodSecurity included),
 kube-controller-manager and kube-scheduler run as local processes on loopback with TLS;
 the kwok controller plays the nodes and pods. Nodes are ordinary Node objects with the
-labels, taints and `nvidia.com/gpu` capacity of real GPU pools.
+labels, taints and `nvidia.com/gpu` capacity of real GPU pools. With `real_node=True` one
+real, tainted CPU node joins them (lfk8s.cluster.real_node) and the API server listens on
+that node's bridge address instead of loopback, so pods reach it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import ssl
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client, config
 
-from lfk8s.cluster import kwok_stages
+from lfk8s.cluster import kwok_stages, processes
+from lfk8s.cluster.node_config import GATEWAY
 from lfk8s.cluster.pki import ClusterPKI
 from lfk8s.cluster.processes import alive, free_port
+from lfk8s.cluster.real_node import NODE_COMPONENTS, NODE_PORTS, RealNode
+from lfk8s.cluster.state import ClusterState
 from lfk8s.paths import cache_dir
 from lfk8s.progress import Reporter, quiet
-from lfk8s.toolchain import crds, kubebuild
+from lfk8s.toolchain import crds, kubebuild, nodebuild
 
 GPU_LABEL = "nvidia.com/gpu"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
@@ -37,7 +37,6 @@ KWOK_LABEL = ("type", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"
 # The order processes start in; they stop in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-
 
 
 class ClusterError(RuntimeError):
@@ -80,35 +79,12 @@ class NodePool:
 
 
 @dataclass
-class ClusterState:
-    """What `up` chose, kept in state.json so later commands find the same cluster."""
-
-    ports: dict[str, int] = field(default_factory=dict)
-    pids: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> ClusterState:
-        return cls(**json.loads(path.read_text())) if path.exists() else cls()
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
-
-
-def _kubeconfig(name: str, server: str, pki: ClusterPKI, user: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "Config", "current-context": name,
-        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
-        "users": [{"name": user,
-                   "user": {"client-certificate": str(pki.cert(user)), "client-key": str(pki.key(user))}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
-    }
-
-
-@dataclass
 class LocalCluster:
     name: str = "lfk8s"
     pool: NodePool = field(default_factory=NodePool)
     state_root: Path = field(default_factory=lambda: cache_dir() / "clusters")
+    # Start a real node too (needs root). A cluster that already runs keeps what it has.
+    real_node: bool = False
 
     @property
     def state_dir(self) -> Path:
@@ -121,6 +97,10 @@ class LocalCluster:
     @property
     def pki(self) -> ClusterPKI:
         return ClusterPKI(self.state_dir / "pki")
+
+    @property
+    def node(self) -> RealNode:
+        return RealNode(self.name, self.state_dir, self.pki)
 
     @property
     def _state_file(self) -> Path:
@@ -140,9 +120,20 @@ class LocalCluster:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
         state = self.state()
-        for port_name in ("etcd-client", "etcd-peer", "apiserver", "kwok"):
+        if not any(alive(pid) for pid in state.pids.values()):
+            state.real_node = self.real_node
+        elif self.real_node and not state.real_node:
+            raise ClusterError(f"cluster {self.name} runs without a real node: `bin/lfk8s cluster down` first")
+        if state.real_node:
+            self.node.check_host()
+        node_tools = nodebuild.ensure_node_tools(report) if state.real_node else {}
+        for port_name in ("etcd-client", "etcd-peer", "apiserver", "kwok", *(NODE_PORTS if state.real_node else ())):
             state.ports.setdefault(port_name, free_port())
         state.save(self._state_file)
+        if state.real_node:
+            # Before the API server: it binds to the node's bridge address.
+            self.node.prepare_host(state.host, report)
+            state.save(self._state_file)
         self._write_credentials(state)
         (self.state_dir / "kwok-stages.yaml").write_text(kwok_stages.stages_yaml())
         for component in COMPONENTS:
@@ -159,22 +150,34 @@ class LocalCluster:
         self.ensure_nodes(report)
         # Gateway API CRDs, as most clusters have them: HTTPRoute exposure installs for real.
         crds.install(self.api_client(), crds.gateway_api_crds(report))
+        if state.real_node:
+            self.node.start(self.api_client(), state, lambda: state.save(self._state_file), self._server(state),
+                            node_tools, report)
 
-    def down(self, report: Reporter = quiet) -> None:
-        """Stop every process and delete the cluster's state (etcd data included)."""
+    def down(self, report: Reporter = quiet, keep_logs: Path | None = None) -> None:
+        """Stop every process and delete the cluster's state (etcd data included); the processes'
+        logs are copied to `keep_logs` first when given."""
         state = self.state()
+        has_node = state.real_node or bool(state.host)
+        if has_node:
+            self.node.stop(state, report)
         for component in reversed(COMPONENTS):
             pid = state.pids.get(component)
             if pid and alive(pid):
                 report(f"stopping {component}")
                 self._stop(pid)
+        if has_node:
+            self.node.clean_host(state.host, report)
         if self.state_dir.exists():
             import shutil
+            if keep_logs and (self.state_dir / "logs").exists():
+                shutil.copytree(self.state_dir / "logs", keep_logs, dirs_exist_ok=True)
             shutil.rmtree(self.state_dir)
 
     def running(self) -> dict[str, bool]:
         state = self.state()
-        return {component: bool(state.pids.get(component)) and alive(state.pids[component]) for component in COMPONENTS}
+        components = COMPONENTS + (NODE_COMPONENTS if state.real_node else ())
+        return {component: bool(state.pids.get(component)) and alive(state.pids[component]) for component in components}
 
     def healthy(self) -> bool:
         return all(self.running().values()) and self._apiserver_ready(self.state())
@@ -230,24 +233,30 @@ class LocalCluster:
 
     # ---------- internals ----------
 
+    @staticmethod
+    def _api_host(state: ClusterState) -> str:
+        return GATEWAY if state.real_node else "127.0.0.1"
+
     def _server(self, state: ClusterState) -> str:
-        return f"https://127.0.0.1:{state.ports['apiserver']}"
+        return f"https://{self._api_host(state)}:{state.ports['apiserver']}"
 
     def _write_credentials(self, state: ClusterState) -> None:
+        node_servers, node_clients = self.node.credentials() if state.real_node else ({}, {})
         self.pki.ensure(
-            servers={"apiserver": ["127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
+            # The real node's bridge address is always named, so the certificate never depends on the node.
+            servers={"apiserver": ["127.0.0.1", "localhost", GATEWAY, "kubernetes", "kubernetes.default",
                                    "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "10.96.0.1"],
-                     "etcd": ["127.0.0.1", "localhost"]},
+                     "etcd": ["127.0.0.1", "localhost"], **node_servers},
             clients={"admin": ("lfk8s-admin", "system:masters"),
                      "apiserver-etcd-client": ("kube-apiserver-etcd-client", None),
                      "kube-controller-manager": ("system:kube-controller-manager", None),
-                     "kube-scheduler": ("system:kube-scheduler", None)},
+                     "kube-scheduler": ("system:kube-scheduler", None), **node_clients},
         )
         server = self._server(state)
         for user in ("kube-controller-manager", "kube-scheduler"):
-            kubeconfig = _kubeconfig(self.name, server, self.pki, user)
+            kubeconfig = self.pki.kubeconfig(self.name, server, user)
             (self.state_dir / f"{user}.kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-        self.kubeconfig.write_text(yaml.safe_dump(_kubeconfig(self.name, server, self.pki, "admin")))
+        self.kubeconfig.write_text(yaml.safe_dump(self.pki.kubeconfig(self.name, server, "admin")))
         self.kubeconfig.chmod(0o600)
 
     def command(self, component: str, binary: Path, state: ClusterState) -> list[str]:
@@ -265,7 +274,9 @@ class LocalCluster:
                     # A throwaway test cluster: skipping fsync makes it several times faster on slow disks.
                     "--unsafe-no-fsync", "--quota-backend-bytes", str(2 * 1024**3), "--log-level", "warn"]
         if component == "kube-apiserver":
-            return [str(binary), "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            host = self._api_host(state)
+            node_args = self.node.apiserver_args() if state.real_node else []
+            return [str(binary), "--bind-address", host, "--advertise-address", host, *node_args,
                     "--secure-port", str(ports["apiserver"]),
                     "--etcd-servers", f"https://127.0.0.1:{ports['etcd-client']}",
                     "--etcd-cafile", str(pki.ca_cert), "--etcd-certfile", str(pki.cert("apiserver-etcd-client")),
@@ -297,26 +308,11 @@ class LocalCluster:
         raise ValueError(component)
 
     def _start(self, component: str, binary: Path, state: ClusterState) -> int:
-        # A session of its own: the cluster outlives the command that started it. The child keeps
-        # its own copy of the log's descriptor.
-        with open(self.log_file(component), "ab") as log:
-            process = subprocess.Popen(self.command(component, binary, state), stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.state_dir)
-        return process.pid
+        return processes.start(self.command(component, binary, state), self.log_file(component), self.state_dir)
 
     @staticmethod
     def _stop(pid: int, grace: float = 10) -> None:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and alive(pid):
-            time.sleep(0.1)
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+        processes.stop(pid, grace)
 
     def _tls_context(self, client_cert: str) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
@@ -350,5 +346,4 @@ class LocalCluster:
                            f"{component} log:\n{self._tail(component)}")
 
     def _tail(self, component: str, lines: int = 25) -> str:
-        path = self.log_file(component)
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+        return processes.tail(self.log_file(component), lines)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from kubernetes import client
 
 from lfk8s.cluster.local import GPU_LABEL
+from lfk8s.cluster.node_config import REAL_NODE_LABEL
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,8 @@ class NodeSummary:
     gpus: str
     taints: str
     ready: bool
+    # A real node (kubelet and containerd on this machine) rather than a mocked one.
+    real: bool = False
 
 
 def node_summaries(api: client.ApiClient) -> list[NodeSummary]:
@@ -23,5 +26,6 @@ def node_summaries(api: client.ApiClient) -> list[NodeSummary]:
         ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
         taints = ", ".join(f"{t.key}={t.value or ''}:{t.effect}" for t in node.spec.taints or []) or "-"
         gpus = (node.status.allocatable or {}).get(GPU_LABEL, "0")
-        summaries.append(NodeSummary(node.metadata.name, gpus, taints, ready))
+        real = (node.metadata.labels or {}).get(REAL_NODE_LABEL) == "true"
+        summaries.append(NodeSummary(node.metadata.name, gpus, taints, ready, real))
     return summaries

@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,6 +58,16 @@ class ClusterPKI:
 
     def key(self, name: str) -> Path:
         return self.directory / f"{name}.key"
+
+    def kubeconfig(self, cluster: str, server: str, user: str) -> dict[str, Any]:
+        """A kubeconfig for `server` that authenticates with the client certificate named `user`."""
+        return {
+            "apiVersion": "v1", "kind": "Config", "current-context": cluster,
+            "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority": str(self.ca_cert)}}],
+            "users": [{"name": user,
+                       "user": {"client-certificate": str(self.cert(user)), "client-key": str(self.key(user))}}],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
+        }
 
     def ensure(self, servers: dict[str, list[str]], clients: dict[str, tuple[str, str | None]]) -> None:
         """Create what is missing. servers: file name -> subject alternative names;

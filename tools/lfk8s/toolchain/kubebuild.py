@@ -1,6 +1,7 @@
 """Builds the local control plane's binaries from source through the Go module proxy.
 
-kube-apiserver, kube-controller-manager and kube-scheduler come from k8s.io/kubernetes,
+kube-apiserver, kube-controller-manager and kube-scheduler (and, for the real node, kubelet
+and kube-proxy) come from k8s.io/kubernetes,
 etcd from go.etcd.io/etcd/server/v3 and the kwok controller from sigs.k8s.io/kwok. No
 prebuilt downloads reach these machines, so everything is compiled once, version-stamped,
 checked with `--version`, and cached under cache_dir() keyed by version: a second run
@@ -24,6 +25,8 @@ from lfk8s.toolchain.builders import GoBinary, ToolchainError
 from lfk8s.versions import ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# The real node's agents: built the same way, cached apart so the control plane's cache stays as it is.
+KUBERNETES_NODE_COMMANDS = ("kubelet", "kube-proxy")
 
 # What the release build (hack/lib/golang.sh) passes for non-debug binaries; grpcnotrace
 # drops x/net/trace so the linker can eliminate more dead code.
@@ -43,6 +46,8 @@ _ESTIMATES = {
     "kube-apiserver": "about 4 minutes",
     "kube-controller-manager": "about a minute",
     "kube-scheduler": "seconds once the other two are built",
+    "kubelet": "about 2.5 minutes, less once the control plane is built",
+    "kube-proxy": "seconds once kubelet is built",
     "etcd": "under a minute",
     "kwok": "1 to 2 minutes",
 }
@@ -187,6 +192,10 @@ def kubernetes_dir() -> Path:
     return cache_dir() / f"kubernetes-v{KUBERNETES_VERSION.lstrip('v')}"
 
 
+def kubernetes_node_dir() -> Path:
+    return cache_dir() / f"kubernetes-node-v{KUBERNETES_VERSION.lstrip('v')}"
+
+
 def etcd_dir() -> Path:
     return cache_dir() / f"etcd-{ETCD_VERSION}"
 
@@ -198,46 +207,46 @@ def kwok_dir() -> Path:
 # --- building ----------------------------------------------------------------------------
 
 
-def _go() -> str:
+def go_executable() -> str:
     go = shutil.which("go")
     if go is None:
         raise ToolchainError("building the cluster binaries needs Go on PATH (https://go.dev/dl/)")
     return go
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     # GOFLAGS=-mod=mod lets the generated wrapper's go.sum fill itself in; GOWORK=off keeps
     # a go.work further up from changing the build. GOCACHE stays the default so a rebuild
     # (another version, or after the cache dir is wiped) recompiles only what changed.
     return dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOWORK="off")
 
 
-def _run_go(args: list[str], cwd: Path, what: str) -> str:
-    result = subprocess.run([_go(), *args], cwd=cwd, env=_go_env(), capture_output=True, text=True)
+def run_go(args: list[str], cwd: Path, what: str) -> str:
+    result = subprocess.run([go_executable(), *args], cwd=cwd, env=go_env(), capture_output=True, text=True)
     if result.returncode != 0:
         raise ToolchainError(f"{what} failed:\n{result.stderr[-4000:]}")
     return result.stdout
 
 
-def _download(module: str, version: str, workdir: Path) -> tuple[str, str]:
+def download_module(module: str, version: str, workdir: Path) -> tuple[str, str]:
     """The module's go.mod text and its release time, from the module proxy."""
     what = f"go mod download {module}@{version}"
-    output = _run_go(["mod", "download", "-json", f"{module}@{version}"], workdir, what)
+    output = run_go(["mod", "download", "-json", f"{module}@{version}"], workdir, what)
     info = json.loads(output)
     release = json.loads(Path(info["Info"]).read_text())
     return Path(info["GoMod"]).read_text(), release["Time"]
 
 
-def _check_version(binary: Path, expected: str) -> str:
+def check_version(binary: Path, expected: str, flag: str = "--version") -> str:
     """Runs `binary --version` and insists it names the version we meant to build."""
-    result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(binary), flag], capture_output=True, text=True, timeout=60)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0 or expected not in output:
         raise ToolchainError(f"{binary.name} --version printed {output!r}, expected {expected!r}")
     return output
 
 
-def _staging(final: Path) -> Path:
+def staging_dir(final: Path) -> Path:
     # Build into NAME.partial and rename at the end, so an interrupted build never leaves
     # a directory that looks like a complete cache entry.
     staging = final.with_name(final.name + ".partial")
@@ -246,41 +255,50 @@ def _staging(final: Path) -> Path:
     return staging
 
 
-def _publish(staging: Path, final: Path) -> None:
+def publish(staging: Path, final: Path) -> None:
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
 
 
-def _build_main(workdir: Path, package: str, output: Path, ldflags: str, tags: str = "") -> None:
+def build_main(workdir: Path, package: str, output: Path, ldflags: str, tags: str = "") -> None:
     args = ["build", "-trimpath", "-ldflags", ldflags, "-o", str(output)]
     if tags:
         args += ["-tags", tags]
-    _run_go([*args, package], workdir, f"go build {package}")
+    run_go([*args, package], workdir, f"go build {package}")
 
 
 def kubernetes_binaries(report: Reporter = quiet) -> dict[str, Path]:
     """kube-apiserver, kube-controller-manager and kube-scheduler at KUBERNETES_VERSION."""
-    final = kubernetes_dir()
-    binaries = {name: final / name for name in KUBERNETES_COMMANDS}
+    return _kubernetes_commands(kubernetes_dir(), KUBERNETES_COMMANDS, report)
+
+
+def kubernetes_node_binaries(report: Reporter = quiet) -> dict[str, Path]:
+    """kubelet and kube-proxy at KUBERNETES_VERSION, for the local cluster's real node."""
+    return _kubernetes_commands(kubernetes_node_dir(), KUBERNETES_NODE_COMMANDS, report)
+
+
+def _kubernetes_commands(final: Path, commands: tuple[str, ...], report: Reporter) -> dict[str, Path]:
+    """k8s.io/kubernetes/cmd/<name> for each name, built into `final` unless all are there."""
+    binaries = {name: final / name for name in commands}
     if all(path.exists() for path in binaries.values()):
         return binaries
     version = "v" + KUBERNETES_VERSION.lstrip("v")
-    _go()  # fail before touching the cache
-    staging = _staging(final)
+    go_executable()  # fail before touching the cache
+    staging = staging_dir(final)
     with tempfile.TemporaryDirectory(prefix="lfk8s-kubernetes-") as tmp:
         workdir = Path(tmp)
         report(f"fetching k8s.io/kubernetes {version} through the Go module proxy")
-        upstream, released = _download("k8s.io/kubernetes", version, workdir)
+        upstream, released = download_module("k8s.io/kubernetes", version, workdir)
         (workdir / "go.mod").write_text(kubernetes_wrapper_gomod(upstream, version))
         # The release time, not now: the same inputs then give the same binary.
         ldflags = kubernetes_ldflags(version, released)
         # One binary per `go build`: each link takes about 2 GiB, and the shared build
         # cache makes the second and third cheap anyway.
-        for name in KUBERNETES_COMMANDS:
+        for name in commands:
             report(f"building {name} {version} from source (first run only, {_ESTIMATES[name]} on 2 cores)")
-            _build_main(workdir, f"k8s.io/kubernetes/cmd/{name}", staging / name, ldflags, KUBERNETES_BUILD_TAGS)
-            _check_version(staging / name, f"Kubernetes {version}")
-    _publish(staging, final)
+            build_main(workdir, f"k8s.io/kubernetes/cmd/{name}", staging / name, ldflags, KUBERNETES_BUILD_TAGS)
+            check_version(staging / name, f"Kubernetes {version}")
+    publish(staging, final)
     return binaries
 
 
@@ -290,16 +308,16 @@ def etcd_binary(report: Reporter = quiet) -> Path:
     binary = final / "etcd"
     if binary.exists():
         return binary
-    _go()  # fail before touching the cache
-    staging = _staging(final)
+    go_executable()  # fail before touching the cache
+    staging = staging_dir(final)
     with tempfile.TemporaryDirectory(prefix="lfk8s-etcd-") as tmp:
         workdir = Path(tmp)
         report(f"building etcd {ETCD_VERSION} from source (first run only, {_ESTIMATES['etcd']} on 2 cores)")
-        upstream, _ = _download("go.etcd.io/etcd/server/v3", ETCD_VERSION, workdir)
+        upstream, _ = download_module("go.etcd.io/etcd/server/v3", ETCD_VERSION, workdir)
         (workdir / "go.mod").write_text(etcd_wrapper_gomod(upstream, ETCD_VERSION))
-        _build_main(workdir, "go.etcd.io/etcd/server/v3", staging / "etcd", etcd_ldflags())
-        _check_version(staging / "etcd", f"etcd Version: {ETCD_VERSION.lstrip('v')}")
-    _publish(staging, final)
+        build_main(workdir, "go.etcd.io/etcd/server/v3", staging / "etcd", etcd_ldflags())
+        check_version(staging / "etcd", f"etcd Version: {ETCD_VERSION.lstrip('v')}")
+    publish(staging, final)
     return binary
 
 
@@ -312,7 +330,7 @@ def kwok_binary(report: Reporter = quiet) -> Path:
     report(f"kwok {KWOK_VERSION}: first build takes {_ESTIMATES['kwok']} on 2 cores")
     path = tool.ensure(report)
     try:
-        _check_version(path, KWOK_VERSION)
+        check_version(path, KWOK_VERSION)
     except ToolchainError:
         shutil.rmtree(path.parent, ignore_errors=True)
         raise

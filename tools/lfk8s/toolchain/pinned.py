@@ -1,5 +1,5 @@
-"""The pinned tools the harness runs: helm 4 and 3, checkov, MLflow, hadolint and the local
-cluster's Kubernetes binaries. Versions live in lfk8s.versions."""
+"""The pinned tools the harness runs: helm 4 and 3, checkov, MLflow, hadolint, the local
+cluster's Kubernetes binaries and its real node's tools. Versions live in lfk8s.versions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lfk8s import versions
 from lfk8s.progress import Reporter, quiet
-from lfk8s.toolchain import kubebuild
+from lfk8s.toolchain import kubebuild, nodebuild
 from lfk8s.toolchain.builders import GoBinary, PipTool
 
 
@@ -42,4 +42,6 @@ def ensure_all(report: Reporter = quiet) -> dict[str, Path]:
     tools["mlflow"] = MLFLOW.ensure(report)
     tools["hadolint"] = HADOLINT.ensure(report)
     tools.update(kubebuild.ensure_cluster_binaries(report))
+    # The real node's tools (and, as root, its Debian packages): `cluster up --real-node` and the node tier.
+    tools.update(nodebuild.ensure_node_tools(report))
     return tools
