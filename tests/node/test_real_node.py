@@ -20,7 +20,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from lfk8s import versions
-from lfk8s.cluster import node_host
+from lfk8s.cluster import node_host, node_images
 from lfk8s.cluster.local import KWOK_LABEL, LocalCluster, NodePool
 from lfk8s.cluster.node_config import CNI_NETWORK, REAL_NODE_LABEL, REAL_NODE_TAINT
 from lfk8s.cluster.processes import alive
@@ -129,11 +129,11 @@ def test_service_names_resolve_and_answer_through_the_service(node_api: client.A
     core.create_namespaced_pod(namespace, realnode.restricted_pod("client", ["sh", "-c", script]))
     log = realnode.wait_for_pod(node_api, namespace, "client")
     assert f"Name:\t{fqdn}\nAddress: {service.spec.cluster_ip}" in log
-    assert realnode.INDEX_HTML.decode() in log
+    assert node_images.INDEX_HTML.decode() in log
     # exec through the API server and kubelet, too.
     out = stream(core.connect_get_namespaced_pod_exec, "web", namespace, container="main",
                  command=["cat", "/www/index.html"], stderr=True, stdin=False, stdout=True, tty=False)
-    assert out == realnode.INDEX_HTML.decode()
+    assert out == node_images.INDEX_HTML.decode()
 
 
 def test_pods_reach_the_api_server_through_the_kubernetes_service(real_cluster: LocalCluster,

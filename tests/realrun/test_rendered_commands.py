@@ -9,7 +9,6 @@ moved to a free one (API_PORT) so a busy 8000 cannot fail the test."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 import uuid
@@ -23,12 +22,13 @@ from lfk8s.chart import rendering, values
 from lfk8s.chart.helm import Helm
 from lfk8s.cluster.mlflow_server import MlflowServer
 from lfk8s.cluster.processes import free_port
+from lfk8s.images import tiny_model
 from lfk8s.paths import ProjectPaths
 from lfk8s.release import operate
-from lfk8s.testing import containers, realrun
+from lfk8s.testing import containers
 
 TRAIN_TIMEOUT = 900
-USER_ID = 10001
+USER_ID = tiny_model.POD_USER
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +52,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def storage(root: Path, training_image: str) -> Path:
-    """The shared storage as users prepare it (a base model and a dataset, nothing downloaded),
-    owned by the uid the chart's pods run as, as an NFS export for them would be."""
     storage = root / "storage"
-    (storage / "data").mkdir(parents=True, exist_ok=True)
-    (storage / "data" / "train.json").write_text(json.dumps(realrun.tiny_dataset()))
-    for path in (storage, *storage.rglob("*")):
-        os.chown(path, USER_ID, USER_ID)
-    realrun.make_tiny_model(training_image, storage, "/storage/models/base-model", "/storage/data/train.json")
+    tiny_model.prepare_storage(training_image, storage)
     return storage
 
 
@@ -100,25 +94,11 @@ def test_training_writes_the_adapter(trained: Path) -> None:
 
 
 def test_training_reports_to_mlflow(trained: Path, mlflow: MlflowServer) -> None:
-    request = urllib.request.Request(f"{mlflow.url}/api/2.0/mlflow/runs/search",
-                                     data=json.dumps(
-                                         {"experiment_ids": [_experiment_id(mlflow, "llama-factory")]}
-                                     ).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        runs = json.loads(response.read())["runs"]
-    (run,) = [r for r in runs if r["info"]["run_name"] == "run-1"]
+    (run,) = [r for r in mlflow.runs("llama-factory") if r["info"]["run_name"] == "run-1"]
     metrics = {m["key"]: m["value"] for m in run["data"].get("metrics", [])}
     assert "train_loss" in metrics and metrics["train_loss"] > 0
     params = {p["key"]: p["value"] for p in run["data"].get("params", [])}
     assert params.get("learning_rate") in ("0.0001", "1e-04")
-
-
-def _experiment_id(mlflow: MlflowServer, name: str) -> str:
-    with urllib.request.urlopen(
-        f"{mlflow.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}", timeout=10
-    ) as r:
-        return str(json.loads(r.read())["experiment"]["experiment_id"])
 
 
 @pytest.fixture(scope="module")

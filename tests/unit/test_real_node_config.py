@@ -147,8 +147,8 @@ def test_deb_members_and_the_busybox_image() -> None:
         return header + data + (b"\n" if len(data) % 2 else b"")
 
     deb = b"!<arch>\n" + member("debian-binary", b"2.0\n") + member("data.tar.xz", b"xyz")
-    assert realnode.deb_member(deb, "data.tar") == ("data.tar.xz", b"xyz")
-    spec = realnode.busybox_image_spec(b"ELF", ["busybox", "sh", "httpd"])
+    assert node_images.deb_member(deb, "data.tar") == ("data.tar.xz", b"xyz")
+    spec = node_images.busybox_image_spec(b"ELF", ["busybox", "sh", "httpd"], "lfk8s.local/busybox:test")
     assert {f.path: f.link for f in spec.files if f.link} == {"bin/sh": "busybox", "bin/httpd": "busybox"}
     assert any(f.path == "www/index.html" for f in spec.files)
 

@@ -352,3 +352,20 @@ def test_api_key_keeps_open_health_probes(render: RenderFn, engine: str) -> None
         assert c["livenessProbe"]["tcpSocket"] == {"port": "http"}
     else:
         assert c["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+
+
+@pytest.mark.parametrize(("source", "extra", "files"), [
+    ("merged", {}, ["/storage/models/merged-model/tokenizer_config.json"]),
+    ("base", {}, ["/storage/models/base-model/config.json"]),
+    ("lora", {"lora": {"adapterPath": "/storage/output/lora-adapter/run-7"}},
+     ["/storage/models/base-model/config.json", "/storage/output/lora-adapter/run-7/adapter_config.json"]),
+])
+def test_engine_waits_for_the_model_it_serves(render: RenderFn, source: str, extra: dict[str, Any],
+                                             files: list[str]) -> None:
+    """Installed with training and the merge, the engine starts once its files are on the storage
+    rather than crash-looping (found running the chart on a real kubelet)."""
+    spec = inference_deploy(render(inference("vllm", modelSource=source, **extra)))["spec"]["template"]["spec"]
+    (wait,) = spec["initContainers"]
+    assert wait["name"] == "wait-for-model" and wait["image"] == spec["containers"][0]["image"]
+    assert env_of(wait)["MODEL_FILES"]["value"].split() == files
+    assert wait["volumeMounts"] == [{"name": "storage", "mountPath": "/storage", "readOnly": True}]

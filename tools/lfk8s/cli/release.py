@@ -7,14 +7,17 @@ import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
+from lfk8s import stack
 from lfk8s.chart import values
 from lfk8s.chart.defaults import chart_name
 from lfk8s.chart.rendering import DEFAULT_NAMESPACE
 from lfk8s.cli.cluster import add_cluster_options, cluster_up, cmd_cluster_status, kubeconfig_of, local_mlflow
 from lfk8s.cli.console import stderr_console, stdout_console
+from lfk8s.cluster.local import LocalCluster
 from lfk8s.paths import ProjectPaths
 from lfk8s.release import operate, status, upgrades
 from lfk8s.release.install import install
@@ -43,11 +46,15 @@ def check_mlflow_wiring(args: argparse.Namespace, target: Target, data: dict[str
 
 
 def install_file(args: argparse.Namespace, paths: ProjectPaths, values_file: Path) -> Target:
-    target = target_of(args, paths)
     data = values.load(values_file)
     values.validate(data, paths, str(values_file))
+    return install_values(args, paths, data, str(values_file))
+
+
+def install_values(args: argparse.Namespace, paths: ProjectPaths, data: dict[str, Any], source: str) -> Target:
+    target = target_of(args, paths)
     ensure_namespace(target)
-    with stderr_console().status(f"helm upgrade --install {target.release} -f {values_file} --wait --wait-for-jobs"):
+    with stderr_console().status(f"helm upgrade --install {target.release} -f {source} --wait --wait-for-jobs"):
         install(target, data, timeout=args.timeout)
     check_mlflow_wiring(args, target, data)
     return target
@@ -149,7 +156,12 @@ def cmd_up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     ensure_all(console.log)
     cluster_up(args)
     cmd_cluster_status(args, paths)
-    target = install_file(args, paths, args.values_file)
+    if args.real_node:
+        placed = stack.values_file_on_real_node(LocalCluster(name=args.cluster), paths, args.values_file,
+                                                local_mlflow(args).url, stderr_console().log)
+        target = install_values(args, paths, placed, f"{args.values_file} placed on the real node")
+    else:
+        target = install_file(args, paths, args.values_file)
     console.log(target.helm.test(target.release, target.namespace).strip())
     stdout_console().print(status.tables(target))
     console.print(f"kubeconfig: export KUBECONFIG={kubeconfig_of(args)}    tear down: bin/lfk8s cluster down")

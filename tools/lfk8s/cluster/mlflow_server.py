@@ -8,8 +8,10 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from lfk8s.cluster.local import LocalCluster
+from lfk8s.cluster.node_config import GATEWAY
 from lfk8s.cluster.processes import alive
 from lfk8s.progress import Reporter, quiet
 from lfk8s.toolchain.builders import ToolchainError
@@ -33,14 +35,18 @@ print(experiment.experiment_id if experiment else client.create_experiment(sys.a
 class MlflowServer:
     state_dir: Path
     port: int = DEFAULT_PORT
+    # Loopback by default; the real node's bridge address when pods must reach it.
+    host: str = "127.0.0.1"
 
     @classmethod
     def for_cluster(cls, cluster: LocalCluster, port: int = DEFAULT_PORT) -> MlflowServer:
-        return cls(cluster.state_dir / "mlflow", port)
+        """The cluster's MLflow: on loopback, or on the real node's bridge address, where pods reach it."""
+        host = GATEWAY if cluster.state().real_node else "127.0.0.1"
+        return cls(cluster.state_dir / "mlflow", port, host)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def _pid_file(self) -> Path:
@@ -65,10 +71,10 @@ class MlflowServer:
         report(f"starting MLflow {MLFLOW.version} on {self.url}")
         with open(self.state_dir / "server.log", "ab") as log:
             process = subprocess.Popen(
-                [str(executable), "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+                [str(executable), "server", "--host", self.host, "--port", str(self.port), "--workers", "1",
                  "--backend-store-uri", f"sqlite:///{self.state_dir / 'mlflow.db'}",
                  "--artifacts-destination", str(self.state_dir / "artifacts"),
-                 "--allowed-hosts", ALLOWED_HOSTS],
+                 "--allowed-hosts", f"{ALLOWED_HOSTS},{self.host}:*"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 cwd=self.state_dir)
         self._pid_file.write_text(str(process.pid))
@@ -102,6 +108,17 @@ class MlflowServer:
         if result.returncode != 0:
             raise ToolchainError(f"MLflow client could not reach {tracking_uri or self.url}:\n{result.stderr[-2000:]}")
         return result.stdout.strip().splitlines()[-1]
+
+    def runs(self, experiment: str) -> list[dict[str, Any]]:
+        """The experiment's runs as MLflow's REST API gives them (info, data.metrics, data.params)."""
+        with urllib.request.urlopen(f"{self.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name={experiment}",
+                                    timeout=10) as response:
+            experiment_id = json.loads(response.read())["experiment"]["experiment_id"]
+        request = urllib.request.Request(f"{self.url}/api/2.0/mlflow/runs/search",
+                                         data=json.dumps({"experiment_ids": [experiment_id]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return cast(list[dict[str, Any]], json.loads(response.read()).get("runs", []))
 
     def experiments(self) -> list[str]:
         request = urllib.request.Request(f"{self.url}/api/2.0/mlflow/experiments/search",

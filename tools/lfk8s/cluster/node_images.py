@@ -12,13 +12,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import lzma
+import re
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lfk8s.cluster.node_config import SANDBOX_IMAGE
+from lfk8s.paths import cache_dir
+from lfk8s.progress import Reporter, quiet
+from lfk8s.toolchain import debian
 
 # 2000-01-01: a fixed time keeps archives reproducible.
 _EPOCH = 946684800
@@ -123,3 +129,67 @@ def import_archive(ctr: Path, socket: Path, archive: Path) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {(result.stdout + result.stderr).strip()}")
     return result.stdout
+
+
+# The Debian suite whose busybox-static the busybox image is made of: trixie's 1.37.0, the
+# version of the chart's test-hook image (bookworm's 1.35 crashes on `wget -T`, which the hooks use).
+BUSYBOX_SUITE = "trixie"
+# A page at /www/index.html, for `httpd -h /www` checks of pod networking.
+INDEX_HTML = b"hello from the lfk8s real node\n"
+
+
+# ---------- busybox, from Debian's busybox-static ----------
+
+def deb_member(deb: bytes, prefix: str) -> tuple[str, bytes]:
+    """The first member of a .deb (an ar archive) whose name starts with `prefix`."""
+    if not deb.startswith(b"!<arch>\n"):
+        raise ValueError("not a .deb (ar archive)")
+    offset = 8
+    while offset + 60 <= len(deb):
+        header = deb[offset:offset + 60]
+        name = header[:16].decode().strip().rstrip("/")
+        size = int(header[48:58].decode().strip())
+        if name.startswith(prefix):
+            return name, deb[offset + 60:offset + 60 + size]
+        offset += 60 + size + (size % 2)
+    raise ValueError(f"no {prefix}* in the .deb")
+
+
+def busybox_binary(deb: Path) -> bytes:
+    """bin/busybox from the busybox-static package's data.tar.xz."""
+    name, data = deb_member(deb.read_bytes(), "data.tar")
+    if name.endswith(".xz"):
+        data = lzma.decompress(data)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        # /bin before Debian's merged /usr (bookworm), /usr/bin after (trixie).
+        names = set(tar.getnames())
+        path = next((p for p in ("./bin/busybox", "./usr/bin/busybox") if p in names), None)
+        member = tar.extractfile(path) if path else None
+        if member is None:
+            raise ValueError(f"{deb} has no bin/busybox")
+        return member.read()
+
+
+def busybox_image_spec(binary: bytes, applets: list[str], reference: str) -> ImageSpec:
+    files = [ImageFile("bin/busybox", binary, 0o755)]
+    files += [ImageFile(f"bin/{name}", link="busybox") for name in applets if name != "busybox"]
+    files += [ImageFile("www/index.html", INDEX_HTML), ImageFile("tmp", None, 0o1777)]
+    return ImageSpec(reference=reference, files=files, cmd=["sh"])
+
+
+def busybox_archive(reference: str, report: Reporter = quiet) -> Path:
+    """A busybox image named `reference`, as a docker-archive cached beside the .deb it comes
+    from: Debian trixie's busybox-static 1.37.0, the version of the chart's test-hook image
+    (bookworm's 1.35 crashes on `wget -T`, which the hooks use)."""
+    deb = debian.download_deb("busybox-static", report, suite=BUSYBOX_SUITE)
+    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", reference)
+    archive = cache_dir() / "images" / f"{deb.stem}-{tag}.tar"
+    if archive.exists():
+        return archive
+    binary = busybox_binary(deb)
+    with tempfile.TemporaryDirectory() as tmp:
+        runnable = Path(tmp) / "busybox"
+        runnable.write_bytes(binary)
+        runnable.chmod(0o755)
+        applets = subprocess.run([str(runnable), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    return write_archive(busybox_image_spec(binary, applets, reference), archive)

@@ -14,13 +14,8 @@ here (`tls12_client_hello`) with `nc`: the server's reply carries its certificat
 
 from __future__ import annotations
 
-import io
-import lzma
 import os
 import struct
-import subprocess
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,13 +25,15 @@ from kubernetes.client.rest import ApiException
 
 from lfk8s.cluster import node_images
 from lfk8s.cluster.node_config import REAL_NODE_LABEL, REAL_NODE_TOLERATION
-from lfk8s.cluster.node_images import ImageFile, ImageSpec
-from lfk8s.paths import cache_dir
 from lfk8s.progress import Reporter, quiet
-from lfk8s.toolchain import debian
 
 BUSYBOX_IMAGE = "lfk8s.local/busybox:test"
-INDEX_HTML = b"hello from the lfk8s real node\n"
+
+
+def busybox_archive(report: Reporter = quiet) -> Path:
+    """The node tier's busybox image (node_images.busybox_archive) as a docker-archive."""
+    return node_images.busybox_archive(BUSYBOX_IMAGE, report)
+
 UID = 10001
 # Waiting reasons after which a container never starts by itself.
 _STUCK = {"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError",
@@ -45,57 +42,6 @@ _STUCK = {"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImage
 
 class PodFailed(AssertionError):
     pass
-
-
-# ---------- the image ----------
-
-def deb_member(deb: bytes, prefix: str) -> tuple[str, bytes]:
-    """The first member of a .deb (an ar archive) whose name starts with `prefix`."""
-    if not deb.startswith(b"!<arch>\n"):
-        raise ValueError("not a .deb (ar archive)")
-    offset = 8
-    while offset + 60 <= len(deb):
-        header = deb[offset:offset + 60]
-        name = header[:16].decode().strip().rstrip("/")
-        size = int(header[48:58].decode().strip())
-        if name.startswith(prefix):
-            return name, deb[offset + 60:offset + 60 + size]
-        offset += 60 + size + (size % 2)
-    raise ValueError(f"no {prefix}* in the .deb")
-
-
-def busybox_binary(deb: Path) -> bytes:
-    """bin/busybox from the busybox-static package's data.tar.xz."""
-    name, data = deb_member(deb.read_bytes(), "data.tar")
-    if name.endswith(".xz"):
-        data = lzma.decompress(data)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        member = tar.extractfile("./bin/busybox")
-        if member is None:
-            raise ValueError(f"{deb} has no ./bin/busybox")
-        return member.read()
-
-
-def busybox_image_spec(binary: bytes, applets: list[str]) -> ImageSpec:
-    files = [ImageFile("bin/busybox", binary, 0o755)]
-    files += [ImageFile(f"bin/{name}", link="busybox") for name in applets if name != "busybox"]
-    files += [ImageFile("www/index.html", INDEX_HTML), ImageFile("tmp", None, 0o1777)]
-    return ImageSpec(reference=BUSYBOX_IMAGE, files=files, cmd=["sh"])
-
-
-def busybox_archive(report: Reporter = quiet) -> Path:
-    """The busybox image as a docker-archive, cached beside the .deb it comes from."""
-    deb = debian.download_deb("busybox-static", report)
-    archive = cache_dir() / "images" / f"{deb.stem}.tar"
-    if archive.exists():
-        return archive
-    binary = busybox_binary(deb)
-    with tempfile.TemporaryDirectory() as tmp:
-        runnable = Path(tmp) / "busybox"
-        runnable.write_bytes(binary)
-        runnable.chmod(0o755)
-        applets = subprocess.run([str(runnable), "--list"], capture_output=True, text=True, check=True).stdout.split()
-    return node_images.write_archive(busybox_image_spec(binary, applets), archive)
 
 
 # ---------- TLS ----------

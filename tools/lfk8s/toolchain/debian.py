@@ -25,6 +25,7 @@ NODE_PACKAGES = ("runc", "containernetworking-plugins", "iptables", "conntrack",
 CNI_BIN_DIR = Path("/usr/lib/cni")
 
 _updated = False
+DEBIAN_MIRROR = os.environ.get("LFK8S_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 
 def _apt_env() -> dict[str, str]:
@@ -73,9 +74,24 @@ def ensure_packages(names: tuple[str, ...] | list[str] = NODE_PACKAGES, report: 
     return missing
 
 
-def candidate_version(name: str) -> str:
+def suite_options(suite: str) -> list[str]:
+    """apt options that read another Debian suite's index (kept under the cache, updated once),
+    leaving this machine's own sources and lists alone."""
+    root = cache_dir() / "apt" / suite
+    lists = root / "lists"
+    (lists / "partial").mkdir(parents=True, exist_ok=True)
+    sources = root / "sources.list"
+    sources.write_text(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {DEBIAN_MIRROR} {suite} main\n")
+    options = [f"-oDir::Etc::SourceList={sources}", "-oDir::Etc::SourceParts=/dev/null", f"-oDir::State::Lists={lists}",
+               "-oDebug::NoLocking=1", "-oAPT::Sandbox::User=root"]
+    if not any(lists.glob("*Packages*")):
+        _apt([*options, "update", "-q"], f"reading Debian {suite}'s package index")
+    return options
+
+
+def candidate_version(name: str, options: list[str] | None = None) -> str:
     """The version apt would install (empty when apt knows no such package)."""
-    result = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True)
+    result = subprocess.run(["apt-cache", *(options or []), "policy", name], capture_output=True, text=True)
     for line in result.stdout.splitlines():
         key, _, value = line.strip().partition(":")
         if key == "Candidate" and value.strip() != "(none)":
@@ -83,10 +99,12 @@ def candidate_version(name: str) -> str:
     return ""
 
 
-def download_deb(name: str, report: Reporter = quiet) -> Path:
-    """The package's .deb (not installed), from the machine's apt sources, cached by its version."""
-    version = candidate_version(name)
-    if not version:
+def download_deb(name: str, report: Reporter = quiet, suite: str | None = None) -> Path:
+    """The package's .deb (not installed), from the machine's apt sources or from another Debian
+    suite's, cached by its version."""
+    options = suite_options(suite) if suite else []
+    version = candidate_version(name, options)
+    if not version and not suite:
         _update_once(report)
         version = candidate_version(name)
     if not version:
@@ -101,10 +119,10 @@ def download_deb(name: str, report: Reporter = quiet) -> Path:
     staging.mkdir()
     report(f"apt-get download {name}={version}")
     try:
-        _apt(["download", "-q", f"{name}={version}"], f"downloading {name}", cwd=staging)
+        _apt([*options, "download", "-q", f"{name}={version}"], f"downloading {name}", cwd=staging)
     except ToolchainError:
         _update_once(report)
-        _apt(["download", "-q", f"{name}={version}"], f"downloading {name}", cwd=staging)
+        _apt([*options, "download", "-q", f"{name}={version}"], f"downloading {name}", cwd=staging)
     debs = list(staging.glob("*.deb"))
     if len(debs) != 1:
         raise ToolchainError(f"apt-get download {name} gave {debs}")

@@ -17,6 +17,35 @@ platform's SM_VLLM_* / SM_SGLANG_* tables map them for SageMaker).
 {{- end -}}
 {{- end -}}
 
+{{/* The init container that waits until every file the engine loads first is on the storage. */}}
+{{- define "llama-factory.inference.waitForModel" -}}
+{{- $i := .Values.inference -}}
+{{- $image := include "llama-factory.inference.image" . | fromJson -}}
+{{- /* A merged model is complete once its tokenizer is written: LLaMA-Factory's export saves the
+weights first. A base model is the user's, there before the release. */ -}}
+{{- $last := ternary "tokenizer_config.json" "config.json" (eq $i.modelSource "merged") -}}
+{{- $files := list (printf "%s/%s" (include "llama-factory.inference.modelPath" .) $last) -}}
+{{- if eq $i.modelSource "lora" -}}
+{{- $files = append $files (printf "%s/adapter_config.json" (include "llama-factory.inference.adapterPath" .)) -}}
+{{- end -}}
+- name: wait-for-model
+  image: {{ include "llama-factory.image" $image }}
+  imagePullPolicy: {{ $image.pullPolicy }}
+  command: ["sh", "-c", "for f in $MODEL_FILES; do until [ -f \"$f\" ]; do echo \"waiting for $f\"; sleep 10; done; done"]
+  env:
+    - name: MODEL_FILES
+      value: {{ join " " $files | quote }}
+  securityContext:
+    {{- include "llama-factory.containerSecurityContext" . | nindent 4 }}
+  resources:
+    requests: {cpu: 10m, memory: 16Mi}
+    limits: {cpu: 100m, memory: 64Mi}
+  volumeMounts:
+    - name: storage
+      mountPath: {{ .Values.storage.mountPath }}
+      readOnly: true
+{{- end -}}
+
 {{- define "llama-factory.inference.adapterPath" -}}
 {{- default (include "llama-factory.runOutputPath" .) .Values.inference.lora.adapterPath -}}
 {{- end -}}

@@ -1,9 +1,11 @@
-"""What the real-run tier runs the chart's pods on: a tiny model and dataset made here (no hub,
-no download), written to the shared storage by the training image itself. The pods themselves
-run as containers of the built images (lfk8s.testing.containers)."""
+"""A tiny model and dataset made here (no hub, no download), written to a shared storage folder by
+the training image itself: what the local stack's real training, merge and serving run on, and
+what the real-run and node tiers test them with."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -55,3 +57,17 @@ def make_tiny_model(image: str, storage: Path, model_dir: str, dataset_file: str
         capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"could not make the tiny model:\n{result.stderr[-3000:]}")
+
+
+# The uid the chart's pods run as: the storage is theirs, as an NFS export for them would be.
+POD_USER = 10001
+
+
+def prepare_storage(image: str, storage: Path) -> None:
+    """The shared storage as users prepare it: the dataset at data/train.json and a base model at
+    models/base-model, written by the training image itself; nothing downloaded."""
+    (storage / "data").mkdir(parents=True, exist_ok=True)
+    (storage / "data" / "train.json").write_text(json.dumps(tiny_dataset()))
+    for path in (storage, *storage.rglob("*")):
+        os.chown(path, POD_USER, POD_USER)
+    make_tiny_model(image, storage, "/storage/models/base-model", "/storage/data/train.json")
