@@ -715,3 +715,17 @@ def test_helm_test_pods(render: RenderFn, values: dict[str, Any], expected: set[
     assert all(component(p) == "test" for p in pods)
     targets = [p["metadata"]["name"].rsplit("-test-", 1)[-1] for p in pods]
     assert sorted(targets) == sorted(expected)
+
+
+def test_webui_workspace_is_made_by_the_pods_user(render: RenderFn) -> None:
+    """The WebUI's working directory is a subPath of the claim; the kubelet would make it as root
+    (unwritable for uid 10001, found on a real kubelet), so an init container makes it first."""
+    deployment = next(o for o in render({"mlflow": {"trackingUri": "http://m:5000"}, "webui": {"enabled": True}})
+                      .of_kind("Deployment") if o["metadata"]["labels"]["app.kubernetes.io/component"] == "webui")
+    spec = deployment["spec"]["template"]["spec"]
+    (prepare,) = spec["initContainers"]
+    assert prepare["command"] == ["sh", "-c", "mkdir -p /storage/webui"]
+    assert {"name": "storage", "mountPath": "/storage"} in prepare["volumeMounts"]
+    main = spec["containers"][0]
+    assert {"name": "storage", "mountPath": "/workspace", "subPath": "webui"} in main["volumeMounts"]
+    assert spec["securityContext"]["runAsUser"] == 10001
