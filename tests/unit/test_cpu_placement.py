@@ -23,8 +23,12 @@ def local(paths: ProjectPaths) -> dict[str, Any]:
     return values.load(paths.values_dir / "local.yaml")
 
 
-def test_every_pod_goes_to_the_node_without_gpus(render: RenderFn, paths: ProjectPaths) -> None:
-    rendered = render(place_on_cpu_node(local(paths), paths, PLACEMENT))
+@pytest.mark.parametrize("placement", [PLACEMENT, CpuPlacement(node_selector=PLACEMENT.node_selector,
+                                                                tolerations=PLACEMENT.tolerations,
+                                                                storage_class="lfk8s-node-local")])
+def test_every_pod_goes_to_the_node_without_gpus(render: RenderFn, paths: ProjectPaths,
+                                                 placement: CpuPlacement) -> None:
+    rendered = render(place_on_cpu_node(local(paths), paths, placement))
     specs = list(pod_specs(rendered))
     assert {w["metadata"]["labels"]["app.kubernetes.io/component"] for w, _ in specs} >= {
         "training", "merge", "webui", "inference", "test"}

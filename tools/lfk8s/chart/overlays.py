@@ -57,7 +57,8 @@ def place_on_cpu_node(values: dict[str, Any], paths: ProjectPaths, placement: Cp
         overlay["storage"] = {"type": "pvc", "storageClassName": placement.storage_class}
     if placement.mlflow_tracking_uri:
         overlay["mlflow"] = {"trackingUri": placement.mlflow_tracking_uri}
+    # The test hooks run where the workloads run.
+    overlay["tests"] = {"nodeSelector": placement.node_selector, "tolerations": placement.tolerations}
     if placement.test_image:
-        overlay["tests"] = {"image": placement.test_image, "nodeSelector": placement.node_selector,
-                            "tolerations": placement.tolerations}
+        overlay["tests"]["image"] = placement.test_image
     return deep_merge(values, overlay)
