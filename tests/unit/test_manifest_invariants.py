@@ -729,3 +729,14 @@ def test_webui_workspace_is_made_by_the_pods_user(render: RenderFn) -> None:
     main = spec["containers"][0]
     assert {"name": "storage", "mountPath": "/workspace", "subPath": "webui"} in main["volumeMounts"]
     assert spec["securityContext"]["runAsUser"] == 10001
+
+
+def test_a_new_training_run_restarts_neither_engine_nor_webui(render: RenderFn) -> None:
+    """A new run changes the run's output path; the long-running pods do not read it (found on the
+    real node, where `runName` rolled the engine and the WebUI)."""
+    def templates(run: str) -> dict[str, Any]:
+        rendered = render({"mlflow": {"trackingUri": "http://m:5000"}, "webui": {"enabled": True},
+                           "inference": {"enabled": True}, "training": {"enabled": True, "runName": run}})
+        return {o["metadata"]["name"]: o["spec"]["template"] for o in rendered.of_kind("Deployment")}
+    first, second = templates("run-1"), templates("run-2")
+    assert len(first) == 2 and first == second

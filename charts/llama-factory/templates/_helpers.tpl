@@ -261,8 +261,18 @@ affinity:
 
 {{/* Storage path variables, read from the ConfigMap. */}}
 {{- define "llama-factory.pathEnv" -}}
-{{- $cm := include "llama-factory.configMapName" . -}}
-{{- range $key := list "BASE_MODEL_PATH" "DATASET_PATH" "LORA_OUTPUT_PATH" "MERGED_MODEL_PATH" }}
+{{- include "llama-factory.pathEnvOf" (dict "root" . "keys" (list "BASE_MODEL_PATH" "DATASET_PATH" "LORA_OUTPUT_PATH" "MERGED_MODEL_PATH")) -}}
+{{- end -}}
+
+{{/* The storage paths without the run's output: for the long-running WebUI and engine. */}}
+{{- define "llama-factory.storagePathEnv" -}}
+{{- include "llama-factory.pathEnvOf" (dict "root" . "keys" (list "BASE_MODEL_PATH" "DATASET_PATH" "MERGED_MODEL_PATH")) -}}
+{{- end -}}
+
+{{- define "llama-factory.pathEnvOf" -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.pathEnvOf" "args" . "keys" (list "root" "keys")) -}}
+{{- $cm := include "llama-factory.configMapName" .root -}}
+{{- range $key := .keys }}
 - name: {{ $key }}
   valueFrom:
     configMapKeyRef:

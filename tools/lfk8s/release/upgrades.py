@@ -2,7 +2,7 @@
 
 1. The same values again: no object's generation, spec or uid changes, no Job re-runs,
    no pod restarts.
-2. One training parameter changed: a new training run starts (no "field is immutable"),
+2. A new training run (learning rate and run name changed): a new Job starts (no "field is immutable"),
    the inference Deployment and its pods are untouched.
 3. One inference parameter changed (the served model name): only the inference pods roll.
 """
@@ -63,10 +63,13 @@ def check_upgrade(target: Target, values: dict[str, Any], timeout: str = "5m", r
 
     effective = with_chart_defaults(values, target.paths)
     if effective["training"]["enabled"]:
-        report("changing one training parameter (learningRate)")
+        report("starting a new training run (learningRate and runName)")
         changed_values = copy.deepcopy(current_values)
-        old_rate = with_chart_defaults(current_values, target.paths)["training"]["learningRate"]
-        changed_values["training"]["learningRate"] = old_rate * 2
+        training = with_chart_defaults(current_values, target.paths)["training"]
+        # A new run as users start one: another learning rate under a new run name (a new output
+        # directory), which must not restart the engine or the WebUI.
+        changed_values["training"]["learningRate"] = training["learningRate"] * 2
+        changed_values["training"]["runName"] = f"{training['runName']}-v2"
         after, error = _apply(target, changed_values, timeout)
         change = diff(current, after)
         new_jobs = [name for kind, name in change.added

@@ -10,6 +10,12 @@ LORA_OUTPUT_PATH: {{ include "llama-factory.runOutputPath" . | quote }}
 MERGED_MODEL_PATH: {{ .Values.storage.paths.mergedModel | quote }}
 {{- end -}}
 
+{{/* The paths that stay the same from one training run to the next: what the WebUI and the
+inference engine hash, so that a new run (a new LORA_OUTPUT_PATH) restarts neither. */}}
+{{- define "llama-factory.config.storagePaths" -}}
+{{- list .Values.storage.paths.baseModel .Values.storage.paths.data .Values.storage.paths.mergedModel | toJson -}}
+{{- end -}}
+
 {{/* The MLflow connection workloads receive; only its hash goes on pod templates. */}}
 {{- define "llama-factory.config.mlflow" -}}
 {{- with .Values.mlflow -}}
