@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes import client, config
 
 from lfk8s.cluster.local import GPU_LABEL, GPU_TAINT, NodePool
 from lfk8s.paths import cache_dir
@@ -102,8 +103,6 @@ class KindCluster:
         (patch_gpus or self.patch_gpu_capacity)()
 
     def patch_gpu_capacity(self) -> list[str]:
-        from kubernetes import client, config
-
         api = client.CoreV1Api(config.new_client_from_config(config_file=str(self.kubeconfig)))
         patched = []
         for node in api.list_node(label_selector=f"{GPU_LABEL}=true").items:

@@ -10,6 +10,7 @@ that node's bridge address instead of loopback, so pods reach it.
 
 from __future__ import annotations
 
+import shutil
 import ssl
 import time
 import urllib.request
@@ -20,6 +21,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
 from lfk8s.cluster import kwok_stages, processes
 from lfk8s.cluster.node_config import GATEWAY
@@ -169,7 +171,6 @@ class LocalCluster:
         if has_node:
             self.node.clean_host(state.host, report)
         if self.state_dir.exists():
-            import shutil
             if keep_logs and (self.state_dir / "logs").exists():
                 shutil.copytree(self.state_dir / "logs", keep_logs, dirs_exist_ok=True)
             shutil.rmtree(self.state_dir)
@@ -197,8 +198,6 @@ class LocalCluster:
     # ---------- nodes ----------
 
     def ensure_nodes(self, report: Reporter = quiet, timeout: float = 120) -> None:
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
 
         api = client.CoreV1Api(self.api_client())
         existing = {node.metadata.name for node in api.list_node().items}

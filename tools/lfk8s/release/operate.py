@@ -12,6 +12,7 @@ import json
 import select
 import socket
 import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -201,8 +202,6 @@ def _generated_key_secret(target: Target) -> str:
 def chat_request(base_url: str, model: str, message: str, key: str | None, timeout: float = 120,
                  max_tokens: int | None = None) -> dict[str, Any]:
     """POST /v1/chat/completions, as the raw-manifest deployment's curl test does."""
-    import urllib.request
-
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"

@@ -14,6 +14,8 @@ from typing import Any, cast
 
 import jsonschema
 import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from lfk8s.progress import Reporter, quiet
 from lfk8s.toolchain.builders import ToolchainError
@@ -75,8 +77,6 @@ def _without_k8s_extensions(node: Any) -> Any:
 
 def install(api_client: Any, crds: list[dict[str, Any]], timeout: float = 60) -> None:
     """Create (or keep) the CRDs and wait until the API server serves them."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
 
     extensions = client.ApiextensionsV1Api(api_client)
     for crd in crds:
