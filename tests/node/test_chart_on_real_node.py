@@ -70,7 +70,7 @@ def target(real_cluster: LocalCluster, paths: ProjectPaths) -> Iterator[Target]:
 def storage(target: Target, preloaded: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A hostPath volume on the real node holding the base model and the dataset."""
     path = tmp_path_factory.mktemp("real-node-storage")
-    tiny_model.prepare_storage(preloaded, path)
+    tiny_model.prepare_storage(preloaded, path, stack.pod_user(target.paths))
     name = f"{target.namespace}-storage"
     stack.ensure_storage_volume(target.api, name, path)
     yield path

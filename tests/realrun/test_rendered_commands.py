@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from lfk8s import stack
 from lfk8s.chart import rendering, values
 from lfk8s.chart.helm import Helm
 from lfk8s.cluster.mlflow_server import MlflowServer
@@ -28,7 +29,6 @@ from lfk8s.release import operate
 from lfk8s.testing import containers
 
 TRAIN_TIMEOUT = 900
-USER_ID = tiny_model.POD_USER
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def storage(root: Path, training_image: str) -> Path:
+def storage(root: Path, training_image: str, paths: ProjectPaths) -> Path:
     storage = root / "storage"
-    tiny_model.prepare_storage(training_image, storage)
+    tiny_model.prepare_storage(training_image, storage, stack.pod_user(paths))
     return storage
 
 
@@ -72,11 +72,13 @@ def _run_to_completion(rendered: rendering.Rendered, component: str, root: Path,
     assert result.returncode == 0, f"{component} exited {result.returncode}:\n{_tail(log.read_text())}"
 
 
-def test_pods_run_in_the_image_the_chart_names(rendered: rendering.Rendered, root: Path, training_image: str) -> None:
+def test_pods_run_in_the_image_the_chart_names(rendered: rendering.Rendered, root: Path, training_image: str,
+                                               paths: ProjectPaths) -> None:
     for component in ("training", "merge", "inference"):
         run = containers.container_run(rendered, component, root)
         assert run.image == training_image
-        assert run.user == f"{USER_ID}:{USER_ID}" and run.read_only and run.drop_all_capabilities
+        uid = stack.pod_user(paths)
+        assert run.user == f"{uid}:{uid}" and run.read_only and run.drop_all_capabilities
 
 
 @pytest.fixture(scope="module")

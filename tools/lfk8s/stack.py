@@ -14,7 +14,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lfk8s.chart import values
-from lfk8s.chart.defaults import chart_values
+from lfk8s.chart.defaults import chart_values, default
 from lfk8s.chart.overlays import CpuPlacement, place_on_cpu_node
 from lfk8s.cluster.local import LocalCluster
 from lfk8s.cluster.node_config import GATEWAY, REAL_NODE_LABEL, REAL_NODE_TOLERATION
@@ -28,6 +28,11 @@ from lfk8s.progress import Reporter, quiet
 STORAGE_CLASS = "lfk8s-real-node"
 # Where pods reach this machine (the MLflow server): the real node's bridge address.
 HOST_ADDRESS = GATEWAY
+
+
+def pod_user(paths: ProjectPaths) -> int:
+    """The uid the chart's pods run as."""
+    return int(default(paths, "podSecurityContext.runAsUser"))
 
 
 def test_hook_image(paths: ProjectPaths) -> str:
@@ -84,7 +89,7 @@ def values_file_on_real_node(cluster: LocalCluster, paths: ProjectPaths, values_
     storage = cluster.state_dir / "storage"
     if not (storage / "models" / "base-model").exists():
         report("writing a tiny model and dataset to the real node's storage")
-        tiny_model.prepare_storage(image, storage)
+        tiny_model.prepare_storage(image, storage, pod_user(paths))
     data = values.load(values_file)
     values.validate(data, paths, str(values_file))
     size = values.with_chart_defaults(data, paths)["storage"]["size"]

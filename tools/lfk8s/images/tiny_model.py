@@ -59,15 +59,12 @@ def make_tiny_model(image: str, storage: Path, model_dir: str, dataset_file: str
         raise RuntimeError(f"could not make the tiny model:\n{result.stderr[-3000:]}")
 
 
-# The uid the chart's pods run as: the storage is theirs, as an NFS export for them would be.
-POD_USER = 10001
-
-
-def prepare_storage(image: str, storage: Path) -> None:
+def prepare_storage(image: str, storage: Path, owner: int) -> None:
     """The shared storage as users prepare it: the dataset at data/train.json and a base model at
-    models/base-model, written by the training image itself; nothing downloaded."""
+    models/base-model, written by the training image itself; nothing downloaded. `owner` is the
+    uid the chart's pods run as (podSecurityContext.runAsUser), as an NFS export for them would be."""
     (storage / "data").mkdir(parents=True, exist_ok=True)
     (storage / "data" / "train.json").write_text(json.dumps(tiny_dataset()))
     for path in (storage, *storage.rglob("*")):
-        os.chown(path, POD_USER, POD_USER)
+        os.chown(path, owner, owner)
     make_tiny_model(image, storage, "/storage/models/base-model", "/storage/data/train.json")
