@@ -27,12 +27,12 @@ def paths() -> ProjectPaths:
 @pytest.fixture(scope="session")
 def helm() -> Helm:
     """Helm 4, the current major version."""
-    return Helm(pinned.ensure_helm(4))
+    return Helm(pinned.ensure_helm(4, exact=True))
 
 
 @pytest.fixture(scope="session")
 def helm3() -> Helm:
-    return Helm(pinned.ensure_helm(3))
+    return Helm(pinned.ensure_helm(3, exact=True))
 
 
 @pytest.fixture(scope="session")

@@ -52,7 +52,7 @@ def api(local_cluster: LocalCluster) -> client.ApiClient:
 
 @pytest.fixture(scope="session")
 def cluster_helm(local_cluster: LocalCluster) -> Helm:
-    return Helm(pinned.ensure_helm(4), kubeconfig=local_cluster.kubeconfig, timeout="3m")
+    return Helm(pinned.ensure_helm(4, exact=True), kubeconfig=local_cluster.kubeconfig, timeout="3m")
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def mlflow(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def target(real_cluster: LocalCluster, paths: ProjectPaths) -> Iterator[Target]:
     api = real_cluster.api_client()
-    helm = Helm(pinned.ensure_helm(4), kubeconfig=real_cluster.kubeconfig, timeout=INSTALL_TIMEOUT)
+    helm = Helm(pinned.ensure_helm(4, exact=True), kubeconfig=real_cluster.kubeconfig, timeout=INSTALL_TIMEOUT)
     suffix = uuid.uuid4().hex[:6]
     target = Target(helm=helm, api=api, paths=paths, release=f"lf-{suffix}", namespace=f"real-{suffix}")
     ensure_namespace(target)

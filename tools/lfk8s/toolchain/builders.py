@@ -27,10 +27,13 @@ class GoBinary:
     package: str
     version: str
     ldflags: str = ""
+    # Appended to the cache directory's name: a new key (other stamps) means one rebuild.
+    key: str = ""
 
     @property
     def path(self) -> Path:
-        return cache_dir() / f"{self.name}-{self.version}" / self.name
+        suffix = f"-{self.key}" if self.key else ""
+        return cache_dir() / f"{self.name}-{self.version}{suffix}" / self.name
 
     def ensure(self, report: Reporter = quiet) -> Path:
         if self.path.exists():
