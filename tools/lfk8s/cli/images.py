@@ -6,8 +6,10 @@ import argparse
 import shlex
 import sys
 
+from rich.table import Table
+
 from lfk8s.cli.console import stderr_console, stdout_console
-from lfk8s.images import build, dockerfile, outdated, resolver
+from lfk8s.images import build, dockerfile, outdated, resolver, verify
 from lfk8s.images.model import select
 from lfk8s.images.pins import parse_pins
 from lfk8s.paths import ProjectPaths
@@ -84,8 +86,21 @@ def cmd_outdated(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    """Run each built image as the chart runs it; a table of checks, exit 1 when one fails."""
+    table = Table("image", "check", "result", "detail", title="images run as the chart runs them")
+    failed = 0
+    for image in select(paths, args.names):
+        for result in verify.verify(paths, image):
+            failed += not result.passed
+            table.add_row(image.name, result.check, "ok" if result.passed else "FAILED", result.detail)
+    stdout_console().print(table)
+    return 1 if failed else 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("images", help="the container images in images/: lock, resolve, lint, build, push, outdated")
+    p = sub.add_parser("images", help="the container images in images/: lock, resolve, lint, build, verify, push, "
+                                          "outdated")
     actions = p.add_subparsers(dest="action", required=True)
 
     def with_names(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -114,6 +129,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     a = with_names("lock", "regenerate requirements.lock from requirements.in")
     a.set_defaults(func=cmd_lock)
+
+    a = with_names("verify", "run each built image as the chart runs it (uid, read-only root, no capabilities): "
+                             "pip check, imports at the lock's versions, the CLI the chart calls, no build CA")
+    a.set_defaults(func=cmd_verify)
 
     a = with_names("outdated", "report overrides PyPI no longer needs and direct pins with newer releases")
     a.set_defaults(func=cmd_outdated)
