@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from lfk8s.chart import values
+from lfk8s.chart.defaults import default
+from lfk8s.chart.helm import Helm
+from lfk8s.cli.main import build_parser
+from lfk8s.cluster.local import LocalCluster
 from lfk8s.cluster.mlflow_server import MlflowServer
 from lfk8s.paths import ProjectPaths
 from lfk8s.release import status
@@ -90,3 +99,37 @@ def test_helm_test_hooks_pass(target: Target, local_values: dict[str, Any]) -> N
     out = target.helm.test(target.release, target.namespace)
     assert out.count("Phase:          Succeeded") == 3
     assert "-test-inference" in out and "-test-chat" in out and "-test-mlflow" in out
+
+
+def test_install_creates_the_namespace_the_values_file_names(
+    local_cluster: LocalCluster, mlflow: MlflowServer, cluster_helm: Helm, api: client.ApiClient,
+    local_values: dict[str, Any], paths: ProjectPaths, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`lfk8s install FILE` (no --namespace) of a file naming a namespace that does not exist yet:
+    the namespace is created with the chart's Pod Security labels, the release and every object
+    of it are there and nowhere else."""
+    core = client.CoreV1Api(api)
+    namespace, release = f"named-{uuid.uuid4().hex[:6]}", f"lf-{uuid.uuid4().hex[:6]}"
+    values_file = tmp_path / "named.yaml"
+    values_file.write_text(yaml.safe_dump({**local_values, "namespace": {"name": namespace}}))
+    with pytest.raises(ApiException):
+        core.read_namespace(namespace)
+    args = build_parser().parse_args([
+        "install", str(values_file), "--kubeconfig", str(local_cluster.kubeconfig), "--cluster", local_cluster.name,
+        "--mlflow-port", str(mlflow.port), "--release", release, "--timeout", "2m"])
+    try:
+        assert args.func(args, paths) == 0
+        assert f"created namespace {namespace}" in " ".join(capsys.readouterr().err.split())
+        labels = core.read_namespace(namespace).metadata.labels
+        assert default(paths, "namespace.labels").items() <= labels.items()
+        assert cluster_helm.status(release, namespace)["info"]["status"] == "deployed"
+        selector = f"app.kubernetes.io/instance={release}"
+        found = [*core.list_config_map_for_all_namespaces(label_selector=selector).items,
+                 *core.list_secret_for_all_namespaces(label_selector=selector).items,
+                 *core.list_pod_for_all_namespaces(label_selector=selector).items,
+                 *client.AppsV1Api(api).list_deployment_for_all_namespaces(label_selector=selector).items]
+        assert len(found) >= 4
+        assert {obj.metadata.namespace for obj in found} == {namespace}
+    finally:
+        with contextlib.suppress(ApiException):
+            core.delete_namespace(namespace)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import uuid
 from typing import Any
-
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from lfk8s.release import upgrades
 from lfk8s.release.install import install
@@ -74,20 +69,3 @@ def test_uninstall_keeps_the_claim_and_reinstall_reuses_it(target: Target, local
         target.namespace, label_selector=target.selector
     ).items
     assert again.metadata.uid == claim.metadata.uid and again.spec.volume_name == volume
-
-
-def test_chart_created_namespace_is_kept(target: Target, local_values: dict[str, Any], api: client.ApiClient) -> None:
-    created = f"made-{uuid.uuid4().hex[:6]}"
-    values = copy.deepcopy(local_values)
-    values["namespace"] = {"create": True, "name": created}
-    values.update({k: {"enabled": False} for k in ("training", "merge", "webui", "inference")})
-    install(target, values, timeout="2m")
-    core = client.CoreV1Api(api)
-    assert core.read_namespace(created).metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    target.helm.uninstall(target.release, target.namespace)
-    try:
-        assert core.read_namespace(created).status.phase == "Active"
-        assert core.list_namespaced_persistent_volume_claim(created).items, "the kept claim is still there"
-    finally:
-        with contextlib.suppress(ApiException):
-            core.delete_namespace(created)

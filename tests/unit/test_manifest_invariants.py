@@ -185,17 +185,6 @@ def test_existing_claim_renders_no_pvc_and_is_mounted(render: RenderFn, all_on: 
     assert mounted == 4
 
 
-def test_namespace_create_renders_kept_restricted_namespace(render: RenderFn) -> None:
-    """namespace.create: a Namespace kept on uninstall with the Pod Security `restricted` labels."""
-    rendered = render({"namespace": {"create": True}}, namespace="llm-ns-create")
-    ns = rendered.get("Namespace")
-    assert ns["metadata"]["name"] == "llm-ns-create"
-    assert ns["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    labels = ns["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
-
-
 def test_existing_mlflow_secret_is_referenced_not_created(render: RenderFn, all_on: dict[str, Any]) -> None:
     """mlflow.existingSecret: no Secret is rendered and the pods read the named Secret."""
     values = copy.deepcopy(all_on)
@@ -579,7 +568,7 @@ def test_names_and_labels_fit_with_longest_release(
 ) -> None:
     """A 53-character release with everything on: names and label values <= 63, Job names <= 52."""
     assert len(release) == 53
-    values = deep_merge(all_on, {"namespace": {"create": True}, "storage": {"type": storage_type}})
+    values = deep_merge(all_on, {"storage": {"type": storage_type}})
     if storage_type == "nfs":
         values["storage"]["nfs"] = {"server": "10.0.0.5", "path": "/exports/llm"}
     rendered = render(values, release=release)
@@ -675,11 +664,10 @@ def test_chart_version_bump_keeps_pods_and_jobs(
 
 def test_every_object_has_standard_labels(render: RenderFn, all_on: dict[str, Any]) -> None:
     """Every object carries name, instance, managed-by, chart, version and part-of labels."""
-    values = deep_merge(all_on, {"namespace": {"create": True}, "storage": {"type": "nfs",
-                                 "nfs": {"server": "10.0.0.5", "path": "/exports/llm"}}})
+    values = deep_merge(all_on, {"storage": {"type": "nfs", "nfs": {"server": "10.0.0.5", "path": "/exports/llm"}}})
     rendered = render(values, release="rel-labels")
     kinds = {o["kind"] for o in rendered.objects}
-    assert {"Namespace", "PersistentVolume", "Secret", "Pod", "Job", "Deployment", "Service"} <= kinds
+    assert {"PersistentVolume", "Secret", "Pod", "Job", "Deployment", "Service"} <= kinds
     for obj in rendered.objects:
         labels = obj["metadata"].get("labels") or {}
         missing = [k for k in STANDARD_LABELS if not labels.get(k)]

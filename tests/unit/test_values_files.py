@@ -40,7 +40,8 @@ def rendered(helm: Helm, paths: ProjectPaths, values_file: Path) -> rendering.Re
 
 def test_helm_lint_strict(helms: dict[int, Helm], paths: ProjectPaths, values_file: Path) -> None:
     for helm in helms.values():
-        helm.lint(paths.chart, values.load(values_file), rendering.DEFAULT_NAMESPACE)
+        data = values.load(values_file)
+        helm.lint(paths.chart, data, rendering.release_namespace(data))
 
 
 def test_kubernetes_validate_strict(rendered: rendering.Rendered) -> None:

@@ -66,8 +66,13 @@ Usage: include "llama-factory.jobName" (dict "root" $ "suffix" "train" "spec" $s
 {{- printf "%s-%s-%s" $prefix .suffix $hash -}}
 {{- end -}}
 
+{{/*
+Where every namespaced object goes: the release namespace (helm's -n), always, so helm
+records the release where its objects are. namespace.name only states the intended one
+(checked in _preflight.tpl).
+*/}}
 {{- define "llama-factory.namespace" -}}
-{{- default .Release.Namespace .Values.namespace.name -}}
+{{- .Release.Namespace -}}
 {{- end -}}
 
 {{- define "llama-factory.serviceAccountName" -}}

@@ -1,11 +1,17 @@
 {{/*
 Checks across values that the JSON schema cannot express. Every message names the
 field, the value it has and what is allowed. Rendered first by NOTES.txt and by the
-ConfigMap (which every release has), so `helm template`, `lint` and `install` all stop here.
+ConfigMap (which every release has), so `helm template` and `install` stop here (`helm lint`
+3.22 and 4.3 only log a template's `fail` at INFO level and pass).
 */}}
 {{- define "llama-factory.preflight" -}}
 {{- $v := .Values -}}
 {{- $errors := list -}}
+
+{{- /* Namespace: objects go to the release namespace; namespace.name only states which one that should be. */ -}}
+{{- if and $v.namespace.name (ne $v.namespace.name .Release.Namespace) -}}
+{{- $errors = append $errors (printf "namespace.name is %q but the release is being installed into namespace %q: install with -n %s, or remove namespace.name" $v.namespace.name .Release.Namespace $v.namespace.name) -}}
+{{- end -}}
 
 {{- /* Storage */ -}}
 {{- if and (eq $v.storage.type "nfs") (not (and $v.storage.nfs.server $v.storage.nfs.path)) -}}

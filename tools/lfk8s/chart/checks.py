@@ -16,7 +16,7 @@ import kubernetes_validate
 from lfk8s import versions
 from lfk8s.chart import values
 from lfk8s.chart.helm import Helm, HelmError
-from lfk8s.chart.rendering import DEFAULT_NAMESPACE, Rendered, render, write_manifests
+from lfk8s.chart.rendering import Rendered, release_namespace, render, write_manifests
 from lfk8s.paths import ProjectPaths
 from lfk8s.toolchain import crds
 from lfk8s.toolchain.pinned import checkov_executable
@@ -121,7 +121,7 @@ def lint_values_file(helms: list[Helm], paths: ProjectPaths, values_file: Path) 
     try:
         values.validate(data, paths, str(values_file))
         for helm in helms:
-            helm.lint(paths.chart, data, DEFAULT_NAMESPACE)
+            helm.lint(paths.chart, data, release_namespace(data))
     except (values.InvalidValues, HelmError) as error:
         result.invalid = str(error)
         return result

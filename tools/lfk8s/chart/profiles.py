@@ -41,8 +41,8 @@ class Profile:
 
     environment: str
     components: list[str] = field(default_factory=lambda: list(COMPONENTS))
+    # The namespace the environment's release goes to (namespace.name: a statement the chart checks).
     namespace: str = ""
-    create_namespace: bool = False
     # The profile's own view of the pool, to refuse a pod larger than a node.
     gpus_per_node: int = 8
     # None: the chart's default (the values.yaml key in CHART_KEYS).
@@ -107,7 +107,7 @@ def from_profile(profile: Profile, paths: ProjectPaths) -> dict[str, Any]:
     enabled = set(profile.components)
     storage_type = setting("storage_type")
     values: dict[str, Any] = {
-        "namespace": {"create": profile.create_namespace, "name": profile.namespace},
+        "namespace": {"name": profile.namespace},
         "mlflow": {"experimentName": setting("mlflow_experiment")},
         "storage": {"type": storage_type, "paths": {"baseModel": setting("model_path")}},
         "training": {"enabled": "training" in enabled, "gpus": setting("training_gpus")},

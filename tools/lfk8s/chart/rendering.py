@@ -16,10 +16,23 @@ from lfk8s.chart.defaults import chart_name
 from lfk8s.chart.helm import Helm
 from lfk8s.paths import ProjectPaths
 
-# The namespace the harness installs into and renders the goldens for, unless told otherwise: a
-# choice of the harness (the chart itself puts objects in the release namespace). The default
-# release name is the chart's name (chart.defaults.chart_name).
+# The namespace the harness installs into and renders for when neither the command line nor the
+# values file's namespace.name names one: a choice of the harness (the chart puts every object in
+# the release namespace). The default release name is the chart's name (chart.defaults.chart_name).
 DEFAULT_NAMESPACE = "llm-training"
+
+
+def intended_namespace(values: dict[str, Any]) -> str:
+    """The namespace a values file states (namespace.name), or "" when it states none."""
+    section = values.get("namespace")
+    return str(section.get("name") or "") if isinstance(section, dict) else ""
+
+
+def release_namespace(values: dict[str, Any], requested: str | None = None) -> str:
+    """Where a release of these values goes: `requested` (a --namespace), else the values' own
+    namespace.name, else DEFAULT_NAMESPACE. A request the values contradict is not refused here:
+    the chart's preflight refuses it in its own words, and callers that can refuse earlier do."""
+    return requested or intended_namespace(values) or DEFAULT_NAMESPACE
 
 
 def component_of(obj: dict[str, Any]) -> str | None:
@@ -78,12 +91,14 @@ def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(helm: Helm, paths: ProjectPaths, values: dict[str, Any], release: str | None = None,
-           namespace: str = DEFAULT_NAMESPACE) -> Rendered:
-    return Rendered(helm.template(paths.chart, values, release or chart_name(paths), namespace))
+           namespace: str | None = None) -> Rendered:
+    """`helm template`; namespace None: the one the values state (release_namespace)."""
+    return Rendered(helm.template(paths.chart, values, release or chart_name(paths),
+                                  release_namespace(values, namespace)))
 
 
 def render_file(helm: Helm, paths: ProjectPaths, values_file: Path, release: str | None = None,
-                namespace: str = DEFAULT_NAMESPACE) -> Rendered:
+                namespace: str | None = None) -> Rendered:
     values = values_mod.load(values_file)
     values_mod.validate(values, paths, str(values_file))
     return render(helm, paths, values, release, namespace)

@@ -137,7 +137,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-o", "--output", type=Path, help="folder for one manifest per object")
     p.add_argument("--helm", type=int, choices=sorted(versions.HELM_VERSIONS), default=versions.HELM_DEFAULT_MAJOR)
     p.add_argument("--release", help="default: the chart's name")
-    p.add_argument("--namespace", default=rendering.DEFAULT_NAMESPACE)
+    p.add_argument("--namespace", help="default: the file's namespace.name, else " + rendering.DEFAULT_NAMESPACE)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("lint", help="helm lint (3 and 4), kubernetes-validate strict and checkov on values files")

@@ -21,13 +21,26 @@ from lfk8s.cluster.local import LocalCluster
 from lfk8s.paths import ProjectPaths
 from lfk8s.release import operate, status, upgrades
 from lfk8s.release.install import install
-from lfk8s.release.target import Target, connect, ensure_namespace, mlflow_tracking_uri, mlflow_wiring
+from lfk8s.release.target import Target, choose_namespace, connect, ensure_namespace, mlflow_tracking_uri, mlflow_wiring
 from lfk8s.toolchain.pinned import ensure_all
 
 
-def target_of(args: argparse.Namespace, paths: ProjectPaths) -> Target:
-    return connect(paths, kubeconfig_of(args), args.release or chart_name(paths), args.namespace,
-                   stderr_console().log)
+def target_of(args: argparse.Namespace, paths: ProjectPaths, namespace: str | None = None) -> Target:
+    """The release on the cluster; without a values file to say otherwise, in --namespace or the default."""
+    return connect(paths, kubeconfig_of(args), args.release or chart_name(paths),
+                   namespace or args.namespace or DEFAULT_NAMESPACE, stderr_console().log)
+
+
+def target_for_values(args: argparse.Namespace, paths: ProjectPaths, data: dict[str, Any], source: str) -> Target:
+    """The target a values file goes to (--namespace, else its namespace.name), its namespace
+    created when missing with the values' namespace.labels. A contradiction is refused first."""
+    namespace = choose_namespace(data, args.namespace, source)
+    target = target_of(args, paths, namespace)
+    labels = values.with_chart_defaults(data, paths)["namespace"]["labels"]
+    if ensure_namespace(target, labels=labels):
+        shown = ", ".join(f"{key}={value}" for key, value in labels.items()) or "none"
+        stderr_console().log(f"created namespace {namespace} (labels: {shown})")
+    return target
 
 
 def check_mlflow_wiring(args: argparse.Namespace, target: Target, data: dict[str, object]) -> None:
@@ -52,9 +65,9 @@ def install_file(args: argparse.Namespace, paths: ProjectPaths, values_file: Pat
 
 
 def install_values(args: argparse.Namespace, paths: ProjectPaths, data: dict[str, Any], source: str) -> Target:
-    target = target_of(args, paths)
-    ensure_namespace(target)
-    with stderr_console().status(f"helm upgrade --install {target.release} -f {source} --wait --wait-for-jobs"):
+    target = target_for_values(args, paths, data, source)
+    with stderr_console().status(f"helm upgrade --install {target.release} -n {target.namespace} -f {source} "
+                                 "--wait --wait-for-jobs"):
         install(target, data, timeout=args.timeout)
     check_mlflow_wiring(args, target, data)
     return target
@@ -78,9 +91,8 @@ def cmd_test(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 
 def cmd_check_upgrade(args: argparse.Namespace, paths: ProjectPaths) -> int:
-    target = target_of(args, paths)
     data = values.load(args.values_file)
-    ensure_namespace(target)
+    target = target_for_values(args, paths, data, str(args.values_file))
     steps = upgrades.check_upgrade(target, data, timeout=args.timeout, report=stderr_console().log)
     table = Table("check", "result", "detail", title=f"upgrade checks for {args.values_file}")
     for step in steps:
@@ -153,6 +165,8 @@ def cmd_cleanup(args: argparse.Namespace, paths: ProjectPaths) -> int:
 def cmd_up(args: argparse.Namespace, paths: ProjectPaths) -> int:
     """The main job: tools, the local cluster with mocked GPU nodes, MLflow, values/local.yaml installed, status."""
     console = stderr_console()
+    # A --namespace the values file contradicts is refused before anything starts.
+    choose_namespace(values.load(args.values_file), args.namespace, str(args.values_file))
     ensure_all(console.log)
     cluster_up(args)
     cmd_cluster_status(args, paths)
@@ -172,7 +186,7 @@ def add_release_options(parser: argparse.ArgumentParser) -> None:
     add_cluster_options(parser)
     parser.add_argument("--kubeconfig", type=Path, help="default: the local cluster's")
     parser.add_argument("--release", help="default: the chart's name")
-    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE)
+    parser.add_argument("--namespace", help="default: the values file's namespace.name, else " + DEFAULT_NAMESPACE)
     parser.add_argument("--timeout", default="5m")
 
 

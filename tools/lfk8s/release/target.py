@@ -1,5 +1,6 @@
 """Where a release goes: the cluster (an API client and helm bound to its kubeconfig), the
-release name and its namespace; and the namespace and Secret reads every release step shares."""
+release name and its namespace (chosen from --namespace and the values' namespace.name, created
+when missing); and the Secret reads every release step shares."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
 from lfk8s import versions
+from lfk8s.chart.defaults import default
 from lfk8s.chart.helm import Helm
+from lfk8s.chart.rendering import intended_namespace, release_namespace
 from lfk8s.chart.values import with_chart_defaults
 from lfk8s.paths import ProjectPaths
 from lfk8s.progress import Reporter, quiet
 from lfk8s.toolchain.pinned import ensure_helm
-
-RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"}
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,43 @@ class Target:
         return f"app.kubernetes.io/instance={self.release}"
 
 
-def ensure_namespace(target: Target, namespace: str | None = None, labels: dict[str, str] | None = None) -> None:
-    """The namespace with Pod Security `restricted` enforced, as a platform team would make it."""
+class NamespaceMismatch(RuntimeError):
+    """A --namespace that contradicts the namespace the values file states."""
+
+
+def choose_namespace(values: dict[str, Any], requested: str | None, source: str) -> str:
+    """The namespace a release of `values` goes to: --namespace, else the values' namespace.name,
+    else the harness's default. Refused when both are given and differ, before any cluster call
+    (the chart would refuse it too, but only once helm has the release)."""
+    stated = intended_namespace(values)
+    if requested and stated and requested != stated:
+        raise NamespaceMismatch(
+            f"{source} is meant for namespace {stated} (namespace.name) but --namespace is {requested}: "
+            f"leave out --namespace, pass --namespace {stated}, or remove namespace.name from {source}")
+    return release_namespace(values, requested)
+
+
+def ensure_namespace(target: Target, namespace: str | None = None, labels: dict[str, str] | None = None) -> bool:
+    """Create the namespace when it does not exist, as `helm --create-namespace` does, with `labels`
+    (default: the chart's namespace.labels, Pod Security `restricted`). An existing namespace is left
+    as it is: its labels are its owners'. True when it was created."""
     name = namespace or target.namespace
-    body = {"metadata": {"name": name, "labels": {**RESTRICTED, **(labels or {})}}}
     try:
-        target.core.create_namespace(body)
+        target.core.read_namespace(name)
+        return False
     except ApiException as error:
-        if error.status != 409:
+        if error.status == 403:
+            return False  # no right to read namespaces: helm says so if it is missing
+        if error.status != 404:
             raise
-        target.core.patch_namespace(name, body)
+    chosen = default(target.paths, "namespace.labels") if labels is None else labels
+    try:
+        target.core.create_namespace({"metadata": {"name": name, "labels": dict(chosen)}})
+    except ApiException as error:
+        if error.status != 409:  # created meanwhile by someone else
+            raise
+        return False
+    return True
 
 
 def mlflow_tracking_uri(target: Target, existing_secret: str = "") -> tuple[str, str]:
