@@ -1,15 +1,22 @@
 """The cluster tier: a real kube-apiserver, controllers and scheduler with kwok-mocked GPU
-nodes, started once per session under its own name, and a real MLflow server beside it."""
+nodes, started once per session under its own name, and a real MLflow server beside it.
+
+Against a cluster of the user's instead (a kind cluster in CI, a staging cluster):
+`bin/test tests/cluster --kubeconfig PATH` (pytest-helm-charts' option; its `--cluster-type
+existing` says the same). The tests then install into fresh namespaces there, with an MLflow server
+on this machine's loopback, and skip, saying why, those that need the local cluster's own control
+(its processes, its node pool, its CLI name)."""
 
 from __future__ import annotations
 
 import copy
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 
 from lfk8s.chart import values
 from lfk8s.chart.helm import Helm
@@ -30,7 +37,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def local_cluster() -> Iterator[LocalCluster]:
+def existing_kubeconfig(pytestconfig: pytest.Config) -> Path | None:
+    """The user's cluster, when given on the command line (never taken from $KUBECONFIG: a test
+    run must not land on whatever cluster the shell points at)."""
+    kubeconfig = pytestconfig.getoption("kubeconfig", default=None)
+    cluster_type = pytestconfig.getoption("cluster_type", default=None)
+    if cluster_type not in (None, "", "existing"):
+        raise pytest.UsageError(f"--cluster-type {cluster_type}: the cluster tier runs on the local cluster it "
+                                "starts, or on an existing one (--cluster-type existing --kubeconfig PATH)")
+    if cluster_type == "existing" and not kubeconfig:
+        raise pytest.UsageError("--cluster-type existing needs --kubeconfig PATH")
+    if kubeconfig and not Path(kubeconfig).is_file():
+        raise pytest.UsageError(f"--kubeconfig {kubeconfig}: no such file")
+    return Path(kubeconfig) if kubeconfig else None
+
+
+@pytest.fixture(scope="session")
+def local_cluster(existing_kubeconfig: Path | None) -> Iterator[LocalCluster]:
+    if existing_kubeconfig:
+        pytest.skip(f"needs the local cluster's own control; this run targets {existing_kubeconfig}")
     cluster = LocalCluster(name=f"lfk8s-test-{uuid.uuid4().hex[:6]}", pool=POOL)
     cluster.up(binaries=kubebuild.ensure_cluster_binaries())
     try:
@@ -40,19 +65,35 @@ def local_cluster() -> Iterator[LocalCluster]:
 
 
 @pytest.fixture(scope="session")
-def mlflow(local_cluster: LocalCluster) -> Iterator[MlflowServer]:
-    with MlflowServer.for_cluster(local_cluster, port=free_port()) as server:
+def cluster_kubeconfig(existing_kubeconfig: Path | None, request: pytest.FixtureRequest) -> Path:
+    """The kubeconfig of the cluster under test: the user's, or the local cluster's."""
+    if existing_kubeconfig:
+        return existing_kubeconfig
+    local: LocalCluster = request.getfixturevalue("local_cluster")
+    return local.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def mlflow(existing_kubeconfig: Path | None, request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    if existing_kubeconfig:
+        server = MlflowServer(tmp_path_factory.mktemp("mlflow"), free_port())
+    else:
+        server = MlflowServer.for_cluster(request.getfixturevalue("local_cluster"), port=free_port())
+    with server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def api(local_cluster: LocalCluster) -> client.ApiClient:
-    return local_cluster.api_client()
+def api(cluster_kubeconfig: Path) -> client.ApiClient:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(cluster_kubeconfig), client_configuration=configuration)
+    return client.ApiClient(configuration)
 
 
 @pytest.fixture(scope="session")
-def cluster_helm(local_cluster: LocalCluster) -> Helm:
-    return Helm(pinned.ensure_helm(4, exact=True), kubeconfig=local_cluster.kubeconfig, timeout="3m")
+def cluster_helm(cluster_kubeconfig: Path) -> Helm:
+    return Helm(pinned.ensure_helm(4, exact=True), kubeconfig=cluster_kubeconfig, timeout="3m")
 
 
 @pytest.fixture
