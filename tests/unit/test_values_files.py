@@ -105,3 +105,14 @@ def test_profile_defaults_come_from_the_chart(paths: ProjectPaths, tmp_path: Pat
     assert generated["images"]["vllm"]["repository"] == "mirror.local/llm/vllm-renamed"
     explicit = profiles.Profile.from_mapping({"environment": "x", "served-model-name": "mine"}, "test")
     assert profiles.from_profile(explicit, ProjectPaths(tmp_path))["inference"]["servedModelName"] == "mine"
+
+
+def test_lint_reports_a_preflight_refusal_as_invalid(helms: dict[int, Helm], paths: ProjectPaths,
+                                                     tmp_path: Path) -> None:
+    """helm lint passes a template's `fail`; `lfk8s lint` still reports the chart's refusal, in its words."""
+    data = values.load(paths.values_dir / "local.yaml")
+    data["storage"]["paths"]["baseModel"] = "/elsewhere/model"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    result = checks.lint_values_file([helms[4], helms[3]], paths, bad)
+    assert result.invalid and 'storage.paths.baseModel: "/elsewhere/model" is not under storage.mountPath' in result.invalid

@@ -122,10 +122,12 @@ def lint_values_file(helms: list[Helm], paths: ProjectPaths, values_file: Path) 
         values.validate(data, paths, str(values_file))
         for helm in helms:
             helm.lint(paths.chart, data, release_namespace(data))
+        # helm lint only logs a template's `fail` (the chart's preflight checks) and passes: the
+        # render is what refuses them.
+        renders = [render(helm, paths, data) for helm in helms]
     except (values.InvalidValues, HelmError) as error:
         result.invalid = str(error)
         return result
-    renders = [render(helm, paths, data) for helm in helms]
     result.schema_errors = kubernetes_schema_report(renders[0]).errors
     result.checkov = run_checkov(renders[0])
     result.same_on_every_helm = all(r.comparable() == renders[0].comparable() for r in renders[1:])
