@@ -21,9 +21,10 @@ from lfk8s.cluster.local import LocalCluster
 from lfk8s.cluster.mlflow_server import MlflowServer
 from lfk8s.paths import ProjectPaths
 from lfk8s.release import status
-from lfk8s.release.install import Unschedulable, install
+from lfk8s.release.install import install
 from lfk8s.release.snapshot import settled, wait_for
 from lfk8s.release.target import Target, mlflow_tracking_uri
+from lfk8s.release.watch import ReleaseStuck
 
 
 def installed(target: Target, values: dict[str, Any]) -> list[status.PodRow]:
@@ -62,7 +63,7 @@ def test_gpu_counts_never_exceed_a_node(target: Target, local_values: dict[str, 
 def test_too_many_gpus_stays_pending_and_says_why(target: Target, local_values: dict[str, Any]) -> None:
     values = copy.deepcopy(local_values)
     values["inference"].update({"gpus": 16, "tensorParallelSize": 16})
-    with pytest.raises(Unschedulable) as stuck:
+    with pytest.raises(ReleaseStuck) as stuck:
         install(target, values, timeout="2m")
     message = str(stuck.value)
     assert "asks for 16 nvidia.com/gpu but the largest GPU node has 8" in message

@@ -15,9 +15,10 @@ from kubernetes import client
 from lfk8s.chart.values import deep_merge
 from lfk8s.cluster.kwok_stages import COMPLETE_DELAY_ANNOTATION
 from lfk8s.release import operate, status
-from lfk8s.release.install import Unschedulable, install
+from lfk8s.release.install import install
 from lfk8s.release.snapshot import settled, wait_for
 from lfk8s.release.target import Target
+from lfk8s.release.watch import ReleaseStuck
 
 
 def installed(target: Target, values: dict[str, Any]) -> list[status.PodRow]:
@@ -137,7 +138,7 @@ def test_multi_node_run_too_big_for_the_pool_is_reported(target: Target, local_v
     values.update({c: {**values[c], "enabled": False} for c in ("merge", "webui", "inference")})
     # Ranks hold their GPUs for a minute, as a real run would, instead of kwok's one second.
     values["training"].update({"nodes": 3, "gpus": 8, "podAnnotations": {COMPLETE_DELAY_ANNOTATION: "60s"}})
-    with pytest.raises(Unschedulable) as stuck:
+    with pytest.raises(ReleaseStuck) as stuck:
         install(target, values, timeout="2m", patience=5)
     assert "Insufficient nvidia.com/gpu" in str(stuck.value)
     phases = sorted(p.status.phase for p in operate.component_pods(target, "training"))

@@ -115,4 +115,5 @@ def test_lint_reports_a_preflight_refusal_as_invalid(helms: dict[int, Helm], pat
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(data))
     result = checks.lint_values_file([helms[4], helms[3]], paths, bad)
-    assert result.invalid and 'storage.paths.baseModel: "/elsewhere/model" is not under storage.mountPath' in result.invalid
+    assert result.invalid
+    assert 'storage.paths.baseModel: "/elsewhere/model" is not under storage.mountPath' in result.invalid

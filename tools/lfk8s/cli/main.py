@@ -11,8 +11,8 @@ from lfk8s.cli import bench, chart, cluster, images, release, toolchain
 from lfk8s.cli.console import stderr_console
 from lfk8s.cluster.local import ClusterError
 from lfk8s.paths import ProjectPaths
-from lfk8s.release.install import Unschedulable
 from lfk8s.release.target import NoCluster
+from lfk8s.release.watch import ReleaseStuck
 from lfk8s.toolchain.builders import ToolchainError
 
 # Each command group registers its own subcommands next to their handlers.
@@ -33,7 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.func(args, paths)
         return code
-    except (InvalidValues, HelmError, ToolchainError, ClusterError, Unschedulable, NoCluster, RuntimeError) as error:
+    except ReleaseStuck as stuck:
+        # Plain text: the container log lines it quotes may hold brackets rich would read as markup.
+        stderr_console().print("error: " + str(stuck), markup=False, highlight=False)
+        if getattr(args, "verbose", False) and stuck.helm_error:
+            stderr_console().print("helm: " + stuck.helm_error, markup=False, highlight=False)
+        return 2
+    except (InvalidValues, HelmError, ToolchainError, ClusterError, NoCluster, RuntimeError) as error:
         stderr_console().print(f"[red]error:[/] {error}")
         return 2
 

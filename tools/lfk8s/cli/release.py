@@ -188,6 +188,7 @@ def add_release_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--release", help="default: the chart's name")
     parser.add_argument("--namespace", help="default: the values file's namespace.name, else " + DEFAULT_NAMESPACE)
     parser.add_argument("--timeout", default="5m")
+    parser.add_argument("--verbose", action="store_true", help="also print helm's own error when a release is stuck")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

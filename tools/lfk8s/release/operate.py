@@ -23,6 +23,7 @@ from kubernetes.stream import portforward
 from lfk8s.chart.values import deep_merge, with_chart_defaults
 from lfk8s.release.install import install
 from lfk8s.release.target import Target
+from lfk8s.release.watch import wait_until
 
 JOB_COMPONENTS = ("training", "merge")
 
@@ -42,14 +43,32 @@ def new_run_name(now: datetime.datetime | None = None) -> str:
     return f"run-{stamp}"
 
 
-def start_training_run(target: Target, run_name: str | None = None, overrides: dict[str, Any] | None = None) -> str:
+def start_training_run(target: Target, run_name: str | None = None, overrides: dict[str, Any] | None = None,
+                       start_timeout: float = 300) -> str:
     """A helm upgrade of the deployed values with a new run name: a new Job, a new MLflow run,
-    a new output directory; the previous run's adapter stays on the storage."""
+    a new output directory; the previous run's adapter stays on the storage. Waits (up to
+    `start_timeout` seconds) until the run's pods run, raising ReleaseStuck with the cause when
+    they cannot start; a slow start that shows no cause (a large image pulling) just returns."""
     run = run_name or new_run_name()
     run_values = deep_merge(overrides or {}, {"training": {"enabled": True, "runName": run}})
     values = deep_merge(current_values(target), run_values)
     install(target, values, wait_for_jobs=False)
+    wait_until(target, lambda: _newest_job_started(target, "training"), "training", start_timeout)
     return run
+
+
+def _newest_job_started(target: Target, component: str) -> bool:
+    """Whether the component's newest Job (the run just started) has a pod running or done."""
+    jobs = target.batch.list_namespaced_job(
+        target.namespace, label_selector=f"{target.selector},app.kubernetes.io/component={component}").items
+    if not jobs:
+        return False
+    newest = max(jobs, key=lambda job: job.metadata.creation_timestamp)
+    if newest.status.succeeded or newest.status.ready:
+        return True
+    pods = target.core.list_namespaced_pod(
+        target.namespace, label_selector=f"batch.kubernetes.io/controller-uid={newest.metadata.uid}").items
+    return any(pod.status.phase in ("Running", "Succeeded") for pod in pods)
 
 
 def finished_jobs(target: Target) -> dict[str, list[str]]:

@@ -16,9 +16,10 @@ from typing import Any
 from lfk8s.chart.helm import HelmError
 from lfk8s.chart.values import with_chart_defaults
 from lfk8s.progress import Reporter, quiet
-from lfk8s.release.install import Unschedulable, install
+from lfk8s.release.install import install
 from lfk8s.release.snapshot import Diff, ObjectState, diff, settled, snapshot, wait_for
 from lfk8s.release.target import Target
+from lfk8s.release.watch import ReleaseStuck
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ Snapshot = dict[tuple[str, str], ObjectState]
 def _apply(target: Target, values: dict[str, Any], timeout: str) -> tuple[Snapshot, str | None]:
     try:
         install(target, values, timeout=timeout)
-    except (HelmError, Unschedulable) as error:
+    except (HelmError, ReleaseStuck) as error:
         return {}, str(error)
     wait_for(lambda: settled(target), timeout=120)
     return snapshot(target), None
