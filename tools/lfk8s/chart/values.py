@@ -7,7 +7,9 @@ fixes a values file without reading the schema.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,9 @@ _ALLOWED = {
 
 def _allowed(error: jsonschema.ValidationError) -> str:
     schema, kind = error.schema, error.validator
+    # A schema's own words for what it allows (`errorMessage`) beat a regular expression.
+    if isinstance(schema.get("errorMessage"), str):
+        return "allowed: " + str(schema["errorMessage"])
     if kind == "enum":
         return "allowed: " + ", ".join(json.dumps(v) for v in schema["enum"])
     if kind == "additionalProperties":
@@ -79,16 +84,30 @@ def _allowed(error: jsonschema.ValidationError) -> str:
 def _problem(error: jsonschema.ValidationError) -> ValueProblem:
     path = json_path(error.absolute_path)
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        known = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known))
         key_path = ", ".join(f"{path}.{key}" if path else key for key in extra)
+        guesses = [match for key in extra for match in difflib.get_close_matches(key, known, n=1, cutoff=0.7)]
+        hint = f"did you mean {', '.join(guesses)}? " if guesses else ""
         return ValueProblem(key_path, [error.instance[k] for k in extra][0] if len(extra) == 1 else extra,
-                            f"unknown key; {_allowed(error)}")
+                            f"unknown key; {hint}{_allowed(error)}")
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return ValueProblem(f"{path}.{missing}" if path else missing, None, "required")
     description = error.schema.get("description", "")
     message = _allowed(error) + (f" ({description})" if description and error.validator == "not" else "")
     return ValueProblem(path, error.instance, message)
+
+
+# The chart's preflight (_preflight.tpl) fails with this header and one "  - " line per problem;
+# helm wraps it in "execution error at (<template>:<line>:<col>): " and its own advice.
+_PREFLIGHT = re.compile(r"llama-factory: invalid values:\n((?:\s+- .*(?:\n|$))+)")
+
+
+def preflight_problems(helm_message: str) -> list[str]:
+    """The chart's own refusals, unwrapped from helm's error text (empty when there are none)."""
+    match = _PREFLIGHT.search(helm_message)
+    return [line.strip()[2:] for line in match.group(1).splitlines() if line.strip()] if match else []
 
 
 def problems(values: dict[str, Any], schema: dict[str, Any]) -> list[ValueProblem]:

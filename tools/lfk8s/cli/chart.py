@@ -10,7 +10,7 @@ import yaml
 from rich.table import Table
 
 from lfk8s import versions
-from lfk8s.chart import profiles, rendering, schema, values
+from lfk8s.chart import profiles, rendering, schema, values, yaml_traps
 from lfk8s.chart.checks import lint_values_file
 from lfk8s.chart.helm import Helm, HelmError
 from lfk8s.cli.console import stderr_console
@@ -58,18 +58,32 @@ def cmd_values_generate(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 1 if (args.check and changed) else 0
 
 
+def plain_helm_error(source: str, error: HelmError, verbose: bool) -> str:
+    """The chart's refusals one per line, without helm's wrapping; helm's text with --verbose."""
+    refusals = values.preflight_problems(str(error))
+    if not refusals:
+        return str(error)
+    text = f"{source}: invalid values:\n" + "\n".join(f"  - {line}" for line in refusals)
+    return text + (f"\nhelm: {error}" if verbose else "")
+
+
 def cmd_values_validate(args: argparse.Namespace, paths: ProjectPaths) -> int:
     console = stderr_console()
     helm = helm_client(versions.HELM_DEFAULT_MAJOR)
     failed = 0
     for path in args.files or rendering.values_files(paths):
+        for trap in yaml_traps.file_traps(path, paths):
+            console.print(f"[yellow]warning[/] {path}: {trap}", markup=True, highlight=False)
         try:
             # The schema first (names every bad field), then the chart's own cross-field checks.
             rendering.render_file(helm, paths, path)
             console.print(f"[green]valid[/] {path}")
-        except (values.InvalidValues, HelmError) as error:
+        except values.InvalidValues as error:
             failed += 1
-            console.print(f"[red]invalid[/] {error}")
+            console.print(f"[red]invalid[/] {error}", highlight=False)
+        except HelmError as error:
+            failed += 1
+            console.print(f"[red]invalid[/] {plain_helm_error(str(path), error, args.verbose)}", highlight=False)
     return 1 if failed else 0
 
 
@@ -130,6 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.set_defaults(func=cmd_values_generate)
     v = vs.add_parser("validate", help="validate values files (default: every values/*.yaml)")
     v.add_argument("files", nargs="*", type=Path)
+    v.add_argument("--verbose", action="store_true", help="also print helm's own error for the chart's refusals")
     v.set_defaults(func=cmd_values_validate)
 
     p = sub.add_parser("render", help="helm template a values file, to stdout or a folder of manifests")

@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from lfk8s.chart.helm import HelmError
-from lfk8s.chart.values import InvalidValues
+from lfk8s.chart.values import InvalidValues, preflight_problems
 from lfk8s.cli import bench, chart, cluster, images, release, toolchain
+from lfk8s.cli.chart import plain_helm_error
 from lfk8s.cli.console import stderr_console
 from lfk8s.cluster.local import ClusterError
 from lfk8s.paths import ProjectPaths
@@ -39,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "verbose", False) and stuck.helm_error:
             stderr_console().print("helm: " + stuck.helm_error, markup=False, highlight=False)
         return 2
-    except (InvalidValues, HelmError, ToolchainError, ClusterError, NoCluster, RuntimeError) as error:
+    except HelmError as error:
+        if preflight_problems(str(error)):
+            source = str(getattr(args, "values_file", None) or "values")
+            stderr_console().print("error: " + plain_helm_error(source, error, getattr(args, "verbose", False)),
+                                   markup=False, highlight=False)
+        else:
+            stderr_console().print(f"[red]error:[/] {error}")
+        return 2
+    except (InvalidValues, ToolchainError, ClusterError, NoCluster, RuntimeError) as error:
         stderr_console().print(f"[red]error:[/] {error}")
         return 2
 

@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 
 from lfk8s import stack
-from lfk8s.chart import values
+from lfk8s.chart import values, yaml_traps
 from lfk8s.chart.defaults import chart_name
 from lfk8s.chart.rendering import DEFAULT_NAMESPACE
 from lfk8s.cli.cluster import add_cluster_options, cluster_up, cmd_cluster_status, kubeconfig_of, local_mlflow
@@ -60,6 +60,8 @@ def check_mlflow_wiring(args: argparse.Namespace, target: Target, data: dict[str
 
 def install_file(args: argparse.Namespace, paths: ProjectPaths, values_file: Path) -> Target:
     data = values.load(values_file)
+    for trap in yaml_traps.file_traps(values_file, paths):
+        stderr_console().print(f"warning {values_file}: {trap}", markup=False, highlight=False)
     values.validate(data, paths, str(values_file))
     return install_values(args, paths, data, str(values_file))
 
