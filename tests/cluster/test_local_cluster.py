@@ -59,7 +59,8 @@ def test_pod_security_admission_is_enforced(api: client.ApiClient) -> None:
 
 def test_resident_memory_is_measured(local_cluster: LocalCluster) -> None:
     memory = local_cluster.resident_memory_bytes()
-    assert set(memory) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+    assert set(memory) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+                           "local-path-provisioner"}
     assert all(value > 1024 * 1024 for value in memory.values())
 
 

@@ -12,8 +12,13 @@ KUBERNETES_VERSION = "1.35.4"
 # The local cluster's etcd (newest 3.6.x on the module proxy) and kwok controller.
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+# The local cluster's dynamic storage provisioner (rancher's local-path-provisioner; the only
+# release the module proxy serves).
+LOCAL_PATH_PROVISIONER_VERSION = "v0.0.30"
 
 CHECKOV_VERSION = "3.3.30"
+# kube-score, the second manifest linter of `lfk8s lint` (the only release the module proxy serves).
+KUBE_SCORE_VERSION = "v1.20.0"
 
 # The local cluster's stand-in for the users' MLflow tracking server.
 MLFLOW_VERSION = "3.17.2"
@@ -50,3 +55,9 @@ COREDNS_VERSION = "v1.14.7"
 # The sandbox ("pause") image, compiled from build/pause/linux/pause.c of k8s.io/kubernetes at
 # KUBERNETES_VERSION; its tag is the one that source tree's build/pause/Makefile names.
 PAUSE_VERSION = "3.10.1"
+
+
+# ------------------------------------------------------------------ the kind backend
+# kind, built from the Go module proxy; its node image is assembled here (no registry), from
+# Debian's packages and the binaries above.
+KIND_VERSION = "v0.33.0"

@@ -5,7 +5,9 @@ kube-controller-manager and kube-scheduler run as local processes on loopback wi
 the kwok controller plays the nodes and pods. Nodes are ordinary Node objects with the
 labels, taints and `nvidia.com/gpu` capacity of real GPU pools. With `real_node=True` one
 real, tainted CPU node joins them (lfk8s.cluster.real_node) and the API server listens on
-that node's bridge address instead of loopback, so pods reach it.
+that node's bridge address instead of loopback, so pods reach it. Storage is dynamic, as on a
+real cluster: a default storage class and the classes the values files name, all served by
+rancher's local-path-provisioner (lfk8s.cluster.storage_objects).
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from lfk8s.cluster import kwok_stages, processes
+from lfk8s.cluster import node_images, processes, storage_provisioner
 from lfk8s.cluster.node_config import GATEWAY
 from lfk8s.cluster.pki import ClusterPKI
 from lfk8s.cluster.processes import alive, free_port
 from lfk8s.cluster.real_node import NODE_COMPONENTS, NODE_PORTS, RealNode
 from lfk8s.cluster.state import ClusterState
+from lfk8s.cluster.storage_objects import COMPONENT as STORAGE_COMPONENT
+from lfk8s.cluster.storage_objects import HELPER_IMAGE, LocalPathStorage, kwok_stages_yaml
+from lfk8s.cluster.storage_objects import USER as STORAGE_USER
 from lfk8s.paths import cache_dir
 from lfk8s.progress import Reporter, quiet
-from lfk8s.toolchain import crds, kubebuild, nodebuild
+from lfk8s.toolchain import crds, kubebuild, nodebuild, storagebuild
 
 GPU_LABEL = "nvidia.com/gpu"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
@@ -87,6 +92,9 @@ class LocalCluster:
     state_root: Path = field(default_factory=lambda: cache_dir() / "clusters")
     # Start a real node too (needs root). A cluster that already runs keeps what it has.
     real_node: bool = False
+    # Storage classes mapped to the provisioner besides the default; None: those the checkout's
+    # values files and profiles name.
+    storage_classes: tuple[str, ...] | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -137,7 +145,7 @@ class LocalCluster:
             self.node.prepare_host(state.host, report)
             state.save(self._state_file)
         self._write_credentials(state)
-        (self.state_dir / "kwok-stages.yaml").write_text(kwok_stages.stages_yaml())
+        self._write_kwok_stages(state)
         for component in COMPONENTS:
             pid = state.pids.get(component)
             if pid and alive(pid):
@@ -155,6 +163,7 @@ class LocalCluster:
         if state.real_node:
             self.node.start(self.api_client(), state, lambda: state.save(self._state_file), self._server(state),
                             node_tools, report)
+        self._ensure_storage(state, report)
 
     def down(self, report: Reporter = quiet, keep_logs: Path | None = None) -> None:
         """Stop every process and delete the cluster's state (etcd data included); the processes'
@@ -163,7 +172,7 @@ class LocalCluster:
         has_node = state.real_node or bool(state.host)
         if has_node:
             self.node.stop(state, report)
-        for component in reversed(COMPONENTS):
+        for component in (STORAGE_COMPONENT, *reversed(COMPONENTS)):
             pid = state.pids.get(component)
             if pid and alive(pid):
                 report(f"stopping {component}")
@@ -177,7 +186,7 @@ class LocalCluster:
 
     def running(self) -> dict[str, bool]:
         state = self.state()
-        components = COMPONENTS + (NODE_COMPONENTS if state.real_node else ())
+        components = COMPONENTS + (STORAGE_COMPONENT,) + (NODE_COMPONENTS if state.real_node else ())
         return {component: bool(state.pids.get(component)) and alive(state.pids[component]) for component in components}
 
     def healthy(self) -> bool:
@@ -223,6 +232,36 @@ class LocalCluster:
 
         self._wait(all_ready, f"{len(names)} nodes to become Ready", "kwok", timeout=timeout)
 
+    # ---------- storage ----------
+
+    def storage(self, state: ClusterState | None = None) -> LocalPathStorage:
+        return storage_provisioner.for_cluster(self.state_dir, (state or self.state()).real_node,
+                                               self.storage_classes)
+
+    def _ensure_storage(self, state: ClusterState, report: Reporter) -> None:
+        """The storage classes and their provisioner (built on first use), started unless it runs."""
+        storage = self.storage(state)
+        storage_provisioner.apply(self.api_client(), storage)
+        if state.real_node:
+            # No registry: the helper pods' image is imported into the node (again: a no-op).
+            self.node.import_image(node_images.busybox_archive(HELPER_IMAGE, report))
+        pid = state.pids.get(STORAGE_COMPONENT)
+        if not (pid and alive(pid)):
+            report(f"starting {STORAGE_COMPONENT}")
+            binary = storagebuild.ensure_provisioner(report)
+            state.pids[STORAGE_COMPONENT] = storage_provisioner.start(storage, binary, self.log_file(STORAGE_COMPONENT))
+            state.save(self._state_file)
+        report(storage_provisioner.describe(storage))
+
+    def _write_kwok_stages(self, state: ClusterState) -> None:
+        """kwok reads its stages only at start: a running kwok given other stages (a cluster
+        started before the storage helper's stage existed) is stopped, and `up` starts it again."""
+        stages_file, stages = self.state_dir / "kwok-stages.yaml", kwok_stages_yaml()
+        kwok = state.pids.get("kwok")
+        if kwok and alive(kwok) and stages_file.exists() and stages_file.read_text() != stages:
+            self._stop(kwok)
+        stages_file.write_text(stages)
+
     # ---------- clients ----------
 
     def api_client(self) -> client.ApiClient:
@@ -249,10 +288,11 @@ class LocalCluster:
             clients={"admin": ("lfk8s-admin", "system:masters"),
                      "apiserver-etcd-client": ("kube-apiserver-etcd-client", None),
                      "kube-controller-manager": ("system:kube-controller-manager", None),
-                     "kube-scheduler": ("system:kube-scheduler", None), **node_clients},
+                     "kube-scheduler": ("system:kube-scheduler", None),
+                     STORAGE_COMPONENT: (STORAGE_USER, None), **node_clients},
         )
         server = self._server(state)
-        for user in ("kube-controller-manager", "kube-scheduler"):
+        for user in ("kube-controller-manager", "kube-scheduler", STORAGE_COMPONENT):
             kubeconfig = self.pki.kubeconfig(self.name, server, user)
             (self.state_dir / f"{user}.kubeconfig").write_text(yaml.safe_dump(kubeconfig))
         self.kubeconfig.write_text(yaml.safe_dump(self.pki.kubeconfig(self.name, server, "admin")))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lfk8s import versions
 from lfk8s.progress import Reporter, quiet
-from lfk8s.toolchain import kubebuild, nodebuild
+from lfk8s.toolchain import kubebuild, nodebuild, storagebuild
 from lfk8s.toolchain.builders import PipTool
 from lfk8s.toolchain.helm_select import HelmChoice, choose_helm
 
@@ -36,6 +36,7 @@ def ensure_other_tools(report: Reporter = quiet) -> dict[str, Path]:
     """Every pinned tool but helm, each under the cache keyed by its version."""
     tools = {"checkov": CHECKOV.ensure(report), "mlflow": MLFLOW.ensure(report), "hadolint": HADOLINT.ensure(report)}
     tools.update(kubebuild.ensure_cluster_binaries(report))
+    tools["local-path-provisioner"] = storagebuild.ensure_provisioner(report)
     # The real node's tools (and, as root, its Debian packages): `cluster up --real-node` and the node tier.
     tools.update(nodebuild.ensure_node_tools(report))
     return tools
