@@ -1,15 +1,13 @@
 """The local cluster's generated configuration, checked without starting anything:
-kwok stages, node objects, process command lines, and the kind backend's config."""
+kwok stages, node objects, process command lines (the kind backend's: tests/unit/test_kind_config.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
 from lfk8s.cluster import kwok_stages
-from lfk8s.cluster.kind import KindCluster, gpu_status_patch, kind_config
 from lfk8s.cluster.local import COMPONENTS, ClusterState, LocalCluster, NodePool
 
 
@@ -63,41 +61,3 @@ def test_control_plane_runs_on_loopback_with_tls(tmp_path: Path) -> None:
     assert "https://127.0.0.1:1" in commands["etcd"]
     assert "--manage-nodes-with-label-selector=type=kwok" in commands["kwok"]
     assert all(not arg.startswith("0.0.0.0") for cmd in commands.values() for arg in cmd)
-
-
-def test_kind_config_has_gpu_workers_with_label_and_taint() -> None:
-    config = kind_config("c", NodePool(gpu_nodes=2, gpus_per_node=8, cpu_nodes=1), node_image="kindest/node:v1.35.4")
-    roles = [n["role"] for n in config["nodes"]]
-    assert roles == ["control-plane", "worker", "worker", "worker"]
-    gpu_workers = [n for n in config["nodes"] if n.get("labels", {}).get("nvidia.com/gpu") == "true"]
-    assert len(gpu_workers) == 2
-    taint_patch = yaml.safe_load(gpu_workers[0]["kubeadmConfigPatches"][0])
-    assert taint_patch["kind"] == "JoinConfiguration"
-    assert taint_patch["nodeRegistration"]["taints"] == [
-        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
-    ]
-    assert all(n["image"] == "kindest/node:v1.35.4" for n in config["nodes"])
-    assert gpu_status_patch(NodePool(gpus_per_node=8)) == {
-        "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"}}
-    }
-
-
-def test_kind_up_runs_create_then_patches_gpus(tmp_path: Path) -> None:
-    """Docker is not available here: the commands kind would run are recorded instead."""
-    ran: list[list[str]] = []
-    patched: list[bool] = []
-    kind = KindCluster(name="c", state_root=tmp_path)
-    kind.up(runner=ran.append, patch_gpus=lambda: patched.append(True))
-    assert ran == [["kind", "create", "cluster", "--name", "c", "--config", str(kind.config_path),
-                    "--kubeconfig", str(kind.kubeconfig), "--wait", "180s"]]
-    assert patched == [True]
-    assert yaml.safe_load(kind.config_path.read_text())["name"] == "c"
-    kind.down(runner=ran.append)
-    assert ran[-1][:3] == ["kind", "delete", "cluster"]
-
-
-def test_kind_says_why_it_cannot_run_here() -> None:
-    why = KindCluster.available()
-    if why is None:
-        pytest.skip("kind and a Docker engine are available on this machine")
-    assert "kind" in why or "Docker" in why

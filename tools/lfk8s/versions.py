@@ -61,3 +61,7 @@ PAUSE_VERSION = "3.10.1"
 # kind, built from the Go module proxy; its node image is assembled here (no registry), from
 # Debian's packages and the binaries above.
 KIND_VERSION = "v0.33.0"
+# chart-testing (`ct lint`, `ct install` against the kind cluster) and the linters it calls.
+CHART_TESTING_VERSION = "v3.13.0"
+YAMLLINT_VERSION = "1.38.0"
+YAMALE_VERSION = "6.1.0"

@@ -11,14 +11,19 @@ from lfk8s.cli.console import stderr_console, stdout_console
 from lfk8s.cluster.kind import KindCluster
 from lfk8s.cluster.local import ClusterError, LocalCluster, NodePool
 from lfk8s.cluster.mlflow_server import MlflowServer
+from lfk8s.cluster.node_images import busybox_archive
 from lfk8s.cluster.nodes import node_summaries
+from lfk8s.images.kind_node import ensure_node_image
 from lfk8s.paths import ProjectPaths
+from lfk8s.stack import test_hook_image
+from lfk8s.toolchain.docker import docker_answers, ensure_docker
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", default="lfk8s", help="cluster name")
     parser.add_argument("--backend", choices=["kwok", "kind"], default="kwok",
-                        help="kwok: local processes with mocked nodes (no Docker needed); kind: Docker")
+                        help="kwok: local processes with mocked nodes (no Docker needed); "
+                             "kind: kind nodes in Docker, from a node image built here")
     parser.add_argument("--gpu-nodes", type=int, default=2)
     parser.add_argument("--gpus-per-node", type=int, default=8)
     parser.add_argument("--cpu-nodes", type=int, default=1)
@@ -49,12 +54,18 @@ def cluster_up(args: argparse.Namespace) -> None:
     if args.backend == "kind":
         if args.real_node:
             raise ClusterError("--real-node is for the kwok backend (kind's nodes are all real)")
-        kind = KindCluster(name=args.cluster, pool=node_pool(args))
-        why = KindCluster.available()
-        if why:
-            kind.write_config()
-            raise ClusterError(f"{why}. Config written to {kind.config_path}; run: {' '.join(kind.create_command())}")
-        kind.up()
+        with console.status("bringing the kind cluster up") as spinner:
+            def report_kind(message: str) -> None:
+                spinner.update(message)
+                console.log(message)
+
+            if not docker_answers():
+                ensure_docker(report_kind)
+            image = ensure_node_image(report_kind)
+            kind = KindCluster(name=args.cluster, pool=node_pool(args))
+            kind.up(image, report_kind)
+            # The chart's helm test hooks run this image; nothing can pull it here.
+            kind.load_archive(busybox_archive(test_hook_image(ProjectPaths.discover()), report_kind), report_kind)
         return
     with console.status("bringing the local cluster up") as spinner:
         cluster = LocalCluster(name=args.cluster, pool=node_pool(args), real_node=args.real_node)
@@ -74,7 +85,8 @@ def cmd_cluster_up(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 def cmd_cluster_down(args: argparse.Namespace, paths: ProjectPaths) -> int:
     if args.backend == "kind":
-        KindCluster(name=args.cluster).down()
+        KindCluster(name=args.cluster).down(stderr_console().log)
+        stderr_console().print("kind cluster deleted and its state removed")
         return 0
     cluster = LocalCluster(name=args.cluster)
     local_mlflow(args).stop()
@@ -83,7 +95,22 @@ def cmd_cluster_down(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 0
 
 
+def kind_status(args: argparse.Namespace) -> int:
+    kind = KindCluster(name=args.cluster)
+    if not kind.kubeconfig.exists():
+        stderr_console().print(f"kind cluster {kind.name} is not up (no {kind.kubeconfig})")
+        return 1
+    nodes = Table("node", "GPUs", "taints", "ready", title=f"kind cluster {kind.name} ({kind.kubeconfig})")
+    summaries = node_summaries(kind.api_client())
+    for node in summaries:
+        nodes.add_row(node.name, node.gpus, node.taints, "yes" if node.ready else "no")
+    stdout_console().print(nodes)
+    return 0 if summaries and all(node.ready for node in summaries) else 1
+
+
 def cmd_cluster_status(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    if args.backend == "kind":
+        return kind_status(args)
     cluster = LocalCluster(name=args.cluster)
     table = Table("component", "running", title=f"local cluster {cluster.name} ({cluster.kubeconfig})")
     running = cluster.running()
