@@ -274,10 +274,10 @@ def test_multinode_rank_env(multinode: Rendered) -> None:
 
 
 def test_multinode_waits_for_peers(multinode: Rendered) -> None:
-    """An init container wait-for-peers runs before training with the rank variables it needs."""
+    """An init container wait-for-peers runs last before training, with the rank variables it needs."""
     spec = pod_spec(training_job(multinode))
-    assert [c["name"] for c in spec.get("initContainers") or []] == ["wait-for-peers"]
-    env = env_of(spec["initContainers"][0])
+    assert [c["name"] for c in spec.get("initContainers") or []][-1] == "wait-for-peers"
+    env = env_of(spec["initContainers"][-1])
     assert env["NNODES"]["value"] == "3"
     assert env["RENDEZVOUS"]["value"] == rendezvous_service(multinode)["metadata"]["name"]
     assert env["JOB_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == JOB_NAME_FIELD
@@ -318,7 +318,7 @@ def test_single_node_has_no_multinode_parts(render: RenderFn) -> None:
     assert job["spec"].get("completionMode", "NonIndexed") == "NonIndexed"
     assert job["spec"].get("completions", 1) == 1
     assert "subdomain" not in pod_spec(job)
-    assert not pod_spec(job).get("initContainers")
+    assert "wait-for-peers" not in [c["name"] for c in pod_spec(job).get("initContainers") or []]
     assert [s for s in rendered.of_kind("Service") if component(s) == "training"] == []
     assert [p for p in rendered.of_kind("NetworkPolicy") if component(p) == "training"] == []
     assert {"NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"} & set(env_names(train_container(rendered))) == set()

@@ -17,6 +17,7 @@ read the cache only. `pytest -s -k counts` prints how much each contract holds.
 
 from __future__ import annotations
 
+import ast
 import copy
 import re
 import subprocess
@@ -170,6 +171,8 @@ def kind_of(container: Obj) -> str:
         return "easyr1"
     if argv[:1] == ["vllm-router"]:
         return "router"
+    if argv[:1] == ["python3"] and argv[1:2] and re.fullmatch(rf"{CONFIG_MOUNT}/[a-z_]+\.py", argv[1]):
+        return "chart-script"
     return "unknown"
 
 
@@ -283,6 +286,8 @@ def command_problems(rendered: Rendered) -> list[str]:
             problems.append(f"{label}: {argv[:2]}")
         elif kind == "sglang" and not upstream.sglang_has_module(argv[2]):
             problems.append(f"{label}: no module {argv[2]}")
+        elif kind == "chart-script" and argv[1].removeprefix(CONFIG_MOUNT + "/") not in config_data(rendered):
+            problems.append(f"{label}: {argv[1]} is not in the ConfigMap")
     return problems
 
 
@@ -343,6 +348,18 @@ def chart_variable_problems(rendered: Rendered, documents: str) -> Problems:
         for name in sorted(set(env_names(container)) & upstream.CHART_VARIABLES):
             if name not in referenced and not re.search(rf"\b{name}\b", documents):
                 unused.setdefault(label, []).append(name)
+    return unused
+
+
+def script_problems(rendered: Rendered) -> Problems:
+    """Variables of the chart's Python scripts' containers the script never names."""
+    unused = {}
+    for label, container, _ in all_containers(rendered):
+        if kind_of(container) == "chart-script":
+            script = config_data(rendered)[cmdline(container)[1].removeprefix(CONFIG_MOUNT + "/")]
+            used = {name for name in env_names(container) if f'"{name}"' in script or f"'{name}'" in script}
+            if set(env_names(container)) - used - kubelet_refs(container):
+                unused[label] = sorted(set(env_names(container)) - used - kubelet_refs(container))
     return unused
 
 
@@ -559,6 +576,22 @@ def test_shell_containers_use_their_env(rendered: Callable[[Case], Rendered]) ->
     """A `sh -c` script is the only reader of its container's variables (whole matrix at once)."""
     problems = _across_the_matrix(rendered, shell_problems)
     assert problems == {}, "variables the script never reads:\n" + _listing(problems)
+
+
+def test_script_containers_use_their_env(rendered: Callable[[Case], Rendered]) -> None:
+    """The chart's Python scripts (init containers) read every variable their container gets."""
+    problems = _across_the_matrix(rendered, script_problems)
+    assert problems == {}, "variables the script never reads:\n" + _listing(problems)
+
+
+def test_checkpoint_names_are_the_trainers(paths: ProjectPaths) -> None:
+    """resume_checkpoints.py knows a checkpoint by transformers' own directory prefix and state
+    file (the pinned wheel), and save_total_limit is an optional int train.yaml may set."""
+    script = (paths.chart / "files" / "resume_checkpoints.py").read_text()
+    prefix, state = upstream.transformers_checkpoint_names()
+    assert f'r"^{prefix}-(\\d+)$"' in script and f'STATE = "{state}"' in script
+    field = upstream.llamafactory_arguments("train")["save_total_limit"]
+    assert ast.unparse(field.annotation) == "Optional[int]"
 
 
 def _listing(problems: dict[str, list[str]]) -> str:

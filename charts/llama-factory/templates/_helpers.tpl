@@ -233,24 +233,53 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $component.affinity }}
+{{- if $component.affinity }}
 affinity:
-  {{- toYaml . | nindent 2 }}
+  {{- toYaml $component.affinity | nindent 2 }}
+{{- else if .spread }}
+affinity:
+  {{- include "llama-factory.spreadAffinity" (dict "root" $root "component" .spread) | nindent 2 }}
 {{- end }}
 {{- end -}}
 
 {{/* Container resources with the GPU limit equal to the component's GPU count. Usage: (dict "root" $ "values" .Values.training) */}}
+{{/*
+Replicas of a component on different nodes where the pool allows it, so one node's loss takes
+out one replica. Preferred, not required: a GPU pool may have fewer nodes than replicas.
+*/}}
+{{- define "llama-factory.spreadAffinity" -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "llama-factory.componentSelectorLabels" (dict "root" .root "component" .component) | nindent 12 }}
+{{- end -}}
+
 {{- define "llama-factory.resources" -}}
 {{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.resources" "args" . "keys" (list "root" "values")) -}}
 {{- $root := .root -}}
 {{- $component := .values -}}
 {{- $resources := deepCopy $component.resources -}}
-{{- if gt (int $component.gpus) 0 -}}
+{{- $requests := default dict $resources.requests -}}
 {{- $limits := default dict $resources.limits -}}
+{{- /* Every main container bounds what it writes outside the storage (/tmp, logs). */ -}}
+{{- $_ := set $requests "ephemeral-storage" (index $requests "ephemeral-storage" | default $root.Values.ephemeralStorage.request) -}}
+{{- $_ := set $limits "ephemeral-storage" (include "llama-factory.ephemeralLimit" .) -}}
+{{- if gt (int $component.gpus) 0 -}}
 {{- $_ := set $limits $root.Values.gpu.resourceName (int $component.gpus) -}}
-{{- $_ := set $resources "limits" $limits -}}
 {{- end -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- $_ := set $resources "limits" $limits -}}
 {{- toYaml $resources -}}
+{{- end -}}
+
+{{/* A component's ephemeral-storage limit: its own, else ephemeralStorage.limit. Also the size of its /tmp. */}}
+{{- define "llama-factory.ephemeralLimit" -}}
+{{- $limits := default dict .values.resources.limits -}}
+{{- index $limits "ephemeral-storage" | default .root.Values.ephemeralStorage.limit -}}
 {{- end -}}
 
 {{/* Environment every LLaMA-Factory / engine container gets: writable HOME and caches on /tmp, no hub downloads. */}}
@@ -291,6 +320,12 @@ affinity:
 {{- if include "llama-factory.mlflowEnabled" . }}
 - name: MLFLOW_EXPERIMENT_NAME
   value: {{ .Values.mlflow.experimentName | quote }}
+{{ include "llama-factory.mlflowConnectionEnv" . }}
+{{- end }}
+{{- end -}}
+
+{{/* Where MLflow is and the credentials to reach it, from the MLflow Secret. */}}
+{{- define "llama-factory.mlflowConnectionEnv" -}}
 {{- range $key := list "MLFLOW_TRACKING_URI" "MLFLOW_TRACKING_USERNAME" "MLFLOW_TRACKING_PASSWORD" "MLFLOW_TRACKING_TOKEN" }}
 - name: {{ $key }}
   valueFrom:
@@ -299,12 +334,23 @@ affinity:
       key: {{ $key }}
       optional: {{ ne $key "MLFLOW_TRACKING_URI" }}
 {{- end }}
-{{- end }}
 {{- end -}}
 
 {{- define "llama-factory.volumeMounts" -}}
 - name: storage
   mountPath: {{ .Values.storage.mountPath }}
+{{- include "llama-factory.mountsAfterStorage" . }}
+{{- end -}}
+
+{{/* The same mounts with the shared storage read-only: for pods that only read it (serving). */}}
+{{- define "llama-factory.volumeMountsStorageReadOnly" -}}
+- name: storage
+  mountPath: {{ .Values.storage.mountPath }}
+  readOnly: true
+{{- include "llama-factory.mountsAfterStorage" . }}
+{{- end -}}
+
+{{- define "llama-factory.mountsAfterStorage" }}
 - name: config
   mountPath: /etc/llama-factory
   readOnly: true
@@ -314,9 +360,9 @@ affinity:
   mountPath: /dev/shm
 {{- end -}}
 
-{{/* Usage: include "llama-factory.volumes" (dict "root" $ "shmSize" $t.shmSize) */}}
+{{/* Usage: include "llama-factory.volumes" (dict "root" $ "shmSize" $t.shmSize "values" $t) */}}
 {{- define "llama-factory.volumes" -}}
-{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.volumes" "args" . "keys" (list "root" "shmSize")) -}}
+{{- include "llama-factory.requireKeys" (dict "helper" "llama-factory.volumes" "args" . "keys" (list "root" "shmSize" "values")) -}}
 {{- $root := .root -}}
 - name: storage
   persistentVolumeClaim:
@@ -324,8 +370,10 @@ affinity:
 - name: config
   configMap:
     name: {{ include "llama-factory.configMapName" $root }}
+# Caches and scratch files; the kubelet evicts the pod before it outgrows its ephemeral-storage limit.
 - name: tmp
-  emptyDir: {}
+  emptyDir:
+    sizeLimit: {{ include "llama-factory.ephemeralLimit" (dict "root" $root "values" .values) }}
 # Memory-backed /dev/shm: the container runtime's 64M default starves NCCL and data loaders.
 - name: shm
   emptyDir:
@@ -354,8 +402,9 @@ Usage: include "llama-factory.checksum" (dict "root" $ "parts" (list "paths" "tr
 {{- end -}}
 
 {{/*
-checkov findings the chart accepts, each with its reason, as checkov.io/skipN annotations
-(checkov reads them from the workload's metadata). Only the findings that apply to the
+checkov and kube-score findings the chart accepts, each with its reason, as checkov.io/skipN
+annotations (checkov reads them from the workload's metadata) and kube-score/ignore (check ids,
+their reasons in llama-factory.io/kube-score-ignore-reasons). Only the findings that apply to the
 rendered values are skipped: with digests set, the image checks run and pass.
 Usage: include "llama-factory.checkovSkips" (dict "images" (list .Values.images.training) "secretEnv" true "batch" true)
 (secretEnv and batch may be left out: false)
@@ -382,5 +431,12 @@ their API key (VLLM_API_KEY, API_KEY), only from the environment. */ -}}
 {{- end -}}
 {{- range $i, $skip := $skips }}
 checkov.io/skip{{ add1 $i }}: {{ $skip | quote }}
+{{- end -}}
+{{- $pulls := list -}}
+{{- range .images }}{{ $pulls = append $pulls .pullPolicy }}{{ end -}}
+{{- if has "IfNotPresent" $pulls | or (has "Never" $pulls) }}
+{{- /* kube-score reads check ids only; the reason goes beside them. */}}
+kube-score/ignore: container-image-pull-policy
+llama-factory.io/kube-score-ignore-reasons: "container-image-pull-policy=images are pinned by release tag or digest, so a node's copy is the image asked for; pullPolicy is images.*.pullPolicy (Always makes every start, and every GPU pod's retry, wait on the registry)"
 {{- end -}}
 {{- end -}}

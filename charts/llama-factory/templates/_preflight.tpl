@@ -20,6 +20,9 @@ ConfigMap (which every release has), so `helm template` and `install` stop here 
 {{- if and (eq $v.storage.type "existingClaim") (not $v.storage.existingClaim) -}}
 {{- $errors = append $errors "storage.existingClaim: the name of an existing PersistentVolumeClaim is required when storage.type is \"existingClaim\"" -}}
 {{- end -}}
+{{- if and $v.storage.existingClaim (ne $v.storage.type "existingClaim") -}}
+{{- $errors = append $errors (printf "storage.existingClaim: %q would be ignored because storage.type is %q; set storage.type: existingClaim to use that claim, or remove storage.existingClaim" $v.storage.existingClaim $v.storage.type) -}}
+{{- end -}}
 {{- range $key, $path := $v.storage.paths -}}
 {{- if not (hasPrefix (printf "%s/" $v.storage.mountPath) $path) -}}
 {{- $errors = append $errors (printf "storage.paths.%s: %q is not under storage.mountPath %q; every path must lie on the shared storage" $key $path $v.storage.mountPath) -}}
@@ -51,6 +54,15 @@ ConfigMap (which every release has), so `helm template` and `install` stop here 
 {{- $errors = append $errors (printf "training.datasets[%d].name: %q is listed twice; dataset names must be unique" $i $d.name) -}}
 {{- end -}}
 {{- $_ := set $seen $d.name true -}}
+{{- end -}}
+
+{{- /* Datasets named in extraArgs must be registered, or LLaMA-Factory fails at start-up. */ -}}
+{{- range $key := list "dataset" "eval_dataset" -}}
+{{- range $name := splitList "," (toString (index $t.extraArgs $key | default "")) -}}
+{{- if and (trim $name) (not (hasKey $seen (trim $name))) -}}
+{{- $errors = append $errors (printf "training.extraArgs.%s: %q is not one of training.datasets (%s); add it there so it is registered in dataset_info.json" $key (trim $name) (join ", " (keys $seen | sortAlpha))) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- if include "llama-factory.training.easyr1" . -}}
@@ -99,6 +111,9 @@ ConfigMap (which every release has), so `helm template` and `install` stop here 
 {{- end -}}
 {{- if and $i.lora.adapterPath (not (hasPrefix (printf "%s/" $v.storage.mountPath) $i.lora.adapterPath)) -}}
 {{- $errors = append $errors (printf "inference.lora.adapterPath: %q is not under storage.mountPath %q" $i.lora.adapterPath $v.storage.mountPath) -}}
+{{- end -}}
+{{- if and (eq $i.modelSource "lora") (gt (int $i.lora.maxRank) 0) (lt (int $i.lora.maxRank) (int $t.lora.rank)) -}}
+{{- $errors = append $errors (printf "inference.lora.maxRank: %d is below training.lora.rank %d; the engine would refuse the adapter at load time; use at least %d, or 0 to pick it" (int $i.lora.maxRank) (int $t.lora.rank) (int $t.lora.rank)) -}}
 {{- end -}}
 {{- range $arg := $i.extraArgs -}}
 {{- range $managed := list "--api-key" "--served-model-name" "--host" "--port" "--model" "--model-path" -}}

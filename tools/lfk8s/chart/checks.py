@@ -1,5 +1,5 @@
 """Checks on rendered manifests: kubernetes-validate (strict schemas), the CRDs' own schemas,
-checkov; and `lint_values_file`, every check of one values file."""
+checkov (kube-score: lfk8s.chart.kube_score); and `lint_values_file`, every check of one values file."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import kubernetes_validate
 from lfk8s import versions
 from lfk8s.chart import values
 from lfk8s.chart.helm import Helm, HelmError
+from lfk8s.chart.kube_score import KubeScoreReport, run_kube_score
 from lfk8s.chart.rendering import Rendered, release_namespace, render, write_manifests
 from lfk8s.paths import ProjectPaths
 from lfk8s.toolchain import crds
@@ -98,12 +99,13 @@ def run_checkov(rendered: Rendered) -> CheckovReport:
 @dataclass
 class LintResult:
     """Every check of one values file: schema and preflight (both helms' lint), strict Kubernetes
-    schemas, checkov, and Helm 3 and 4 rendering the same objects."""
+    schemas, checkov, kube-score (CRITICAL findings), and Helm 3 and 4 rendering the same objects."""
 
     values_file: Path
     invalid: str = ""  # why the values were refused before anything rendered
     schema_errors: list[str] = field(default_factory=list)
     checkov: CheckovReport | None = None
+    kube_score: KubeScoreReport | None = None
     same_on_every_helm: bool = True
 
     @property
@@ -111,7 +113,8 @@ class LintResult:
         if self.invalid:
             return 1
         failed = len(self.checkov.failed) if self.checkov else 0
-        return len(self.schema_errors) + failed + (not self.same_on_every_helm)
+        critical = len(self.kube_score.critical) if self.kube_score else 0
+        return len(self.schema_errors) + failed + critical + (not self.same_on_every_helm)
 
 
 def lint_values_file(helms: list[Helm], paths: ProjectPaths, values_file: Path) -> LintResult:
@@ -130,5 +133,6 @@ def lint_values_file(helms: list[Helm], paths: ProjectPaths, values_file: Path) 
         return result
     result.schema_errors = kubernetes_schema_report(renders[0]).errors
     result.checkov = run_checkov(renders[0])
+    result.kube_score = run_kube_score(renders[0])
     result.same_on_every_helm = all(r.comparable() == renders[0].comparable() for r in renders[1:])
     return result

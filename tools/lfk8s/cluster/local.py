@@ -59,6 +59,8 @@ class NodePool:
     cpu_nodes: int = 1
     cpu: str = "64"
     memory: str = "512Gi"
+    # Real kubelets report their disk as ephemeral-storage; the chart's pods request some.
+    ephemeral_storage: str = "1Ti"
     pods: str = "110"
 
     def nodes(self, cluster: str) -> list[dict[str, Any]]:
@@ -69,7 +71,8 @@ class NodePool:
     def _node(self, name: str, gpus: int) -> dict[str, Any]:
         labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                   KWOK_LABEL[0]: KWOK_LABEL[1]}
-        capacity = {"cpu": self.cpu, "memory": self.memory, "pods": self.pods}
+        capacity = {"cpu": self.cpu, "memory": self.memory, "ephemeral-storage": self.ephemeral_storage,
+                    "pods": self.pods}
         taints = []
         if gpus:
             labels[GPU_LABEL] = "true"

@@ -1,4 +1,4 @@
-"""The pinned tools the harness runs: helm 4 and 3 (the user's own when it fits), checkov,
+"""The pinned tools the harness runs: helm 4 and 3 (the user's own when it fits), checkov, kube-score,
 MLflow, hadolint, the local cluster's Kubernetes binaries and its real node's tools. Versions
 live in lfk8s.versions."""
 
@@ -11,6 +11,7 @@ from lfk8s.progress import Reporter, quiet
 from lfk8s.toolchain import kubebuild, nodebuild, storagebuild
 from lfk8s.toolchain.builders import PipTool
 from lfk8s.toolchain.helm_select import HelmChoice, choose_helm
+from lfk8s.toolchain.kubescore import kube_score_executable
 
 
 def ensure_helm(major: int = versions.HELM_DEFAULT_MAJOR, report: Reporter = quiet, exact: bool = False) -> Path:
@@ -37,6 +38,7 @@ def ensure_other_tools(report: Reporter = quiet) -> dict[str, Path]:
     tools = {"checkov": CHECKOV.ensure(report), "mlflow": MLFLOW.ensure(report), "hadolint": HADOLINT.ensure(report)}
     tools.update(kubebuild.ensure_cluster_binaries(report))
     tools["local-path-provisioner"] = storagebuild.ensure_provisioner(report)
+    tools["kube-score"] = kube_score_executable(report)
     # The real node's tools (and, as root, its Debian packages): `cluster up --real-node` and the node tier.
     tools.update(nodebuild.ensure_node_tools(report))
     return tools

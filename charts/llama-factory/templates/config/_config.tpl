@@ -95,6 +95,9 @@ kto its kto_tag, pt the raw text. Columns the user gives win.
 {{- if not (kindIs "invalid" $t.maxSamples) -}}
 {{- $_ := set $cfg "max_samples" $t.maxSamples -}}
 {{- end -}}
+{{- if not (kindIs "invalid" $t.saveTotalLimit) -}}
+{{- $_ := set $cfg "save_total_limit" (int $t.saveTotalLimit) -}}
+{{- end -}}
 {{- if eq $t.stage "ppo" -}}
 {{- $_ := set $cfg "reward_model" $t.rewardModel -}}
 {{- $_ := set $cfg "reward_model_type" $t.rewardModelType -}}
@@ -125,6 +128,15 @@ kto its kto_tag, pt the raw text. Columns the user gives win.
   "export_legacy_format" .Values.merge.exportLegacyFormat
 -}}
 {{- include "llama-factory.yamlDocument" $cfg -}}
+{{- end -}}
+
+{{/* The training pod's init scripts (see their docstrings), shipped in the ConfigMap. */}}
+{{- define "llama-factory.config.resume_checkpoints.py" -}}
+{{- .Files.Get "files/resume_checkpoints.py" -}}
+{{- end -}}
+
+{{- define "llama-factory.config.check_mlflow.py" -}}
+{{- .Files.Get "files/check_mlflow.py" -}}
 {{- end -}}
 
 {{- define "llama-factory.mergeAdapterPath" -}}
@@ -206,7 +218,7 @@ would then get learning_rate="1e-05". Floats are written in plain decimal instea
                  "reward" $reward)
   "trainer" (dict "total_epochs" (int (ceil $t.numTrainEpochs)) "project_name" .Values.mlflow.experimentName
                   "experiment_name" $t.runName "logger" $loggers "nnodes" 1 "n_gpus_per_node" (max 1 (int $t.gpus))
-                  "save_freq" (int $e.saveFreq) "save_checkpoint_path" (include "llama-factory.runOutputPath" .))
+                  "save_freq" (int $e.saveFreq) "save_limit" (ternary -1 (int $t.saveTotalLimit) (kindIs "invalid" $t.saveTotalLimit)) "save_checkpoint_path" (include "llama-factory.runOutputPath" .))
 -}}
 {{- toYaml (merge (deepCopy $t.extraArgs) $cfg) -}}
 {{- end -}}

@@ -38,8 +38,8 @@ weights first. A base model is the user's, there before the release. */ -}}
   securityContext:
     {{- include "llama-factory.containerSecurityContext" . | nindent 4 }}
   resources:
-    requests: {cpu: 10m, memory: 16Mi}
-    limits: {cpu: 100m, memory: 64Mi}
+    requests: {cpu: 10m, memory: 16Mi, ephemeral-storage: 16Mi}
+    limits: {cpu: 100m, memory: 64Mi, ephemeral-storage: 64Mi}
   volumeMounts:
     - name: storage
       mountPath: {{ .Values.storage.mountPath }}

@@ -35,8 +35,8 @@ template:
         securityContext:
           {{- include "llama-factory.containerSecurityContext" . | nindent 10 }}
         resources:
-          requests: {cpu: 10m, memory: 16Mi}
-          limits: {cpu: 100m, memory: 64Mi}
+          requests: {cpu: 10m, memory: 16Mi, ephemeral-storage: 16Mi}
+          limits: {cpu: 100m, memory: 64Mi, ephemeral-storage: 64Mi}
         volumeMounts:
           - name: storage
             mountPath: {{ .Values.storage.mountPath }}
@@ -56,5 +56,5 @@ template:
         volumeMounts:
           {{- include "llama-factory.volumeMounts" . | nindent 10 }}
     volumes:
-      {{- include "llama-factory.volumes" (dict "root" . "shmSize" "1Gi") | nindent 6 }}
+      {{- include "llama-factory.volumes" (dict "root" . "shmSize" "1Gi" "values" .Values.merge) | nindent 6 }}
 {{- end -}}

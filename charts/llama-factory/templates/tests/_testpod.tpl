@@ -40,6 +40,6 @@ spec:
       securityContext:
         {{- include "llama-factory.containerSecurityContext" $root | nindent 8 }}
       resources:
-        requests: {cpu: 10m, memory: 16Mi}
-        limits: {cpu: 100m, memory: 64Mi}
+        requests: {cpu: 10m, memory: 16Mi, ephemeral-storage: 16Mi}
+        limits: {cpu: 100m, memory: 64Mi, ephemeral-storage: 64Mi}
 {{- end -}}

@@ -19,10 +19,17 @@ parallelism: {{ $nodes }}
 {{- end }}
 podFailurePolicy:
   rules:
-    # A preempted or evicted pod is retried without using up backoffLimit.
+    # A pod preempted, evicted (a drain) or lost with its node is retried without using up backoffLimit.
     - action: Ignore
       onPodConditions:
         - type: DisruptionTarget
+    # Configuration errors no retry can heal fail the run at once: 2 (the init checks' and
+    # argparse's usage/configuration error), 126 and 127 (the command is not executable or not
+    # in the image).
+    - action: FailJob
+      onExitCodes:
+        operator: In
+        values: [2, 126, 127]
     {{- if gt $nodes 1 }}
     # One failed rank breaks the rendezvous of all: fail the run instead of retrying one index.
     - action: FailJob
@@ -37,7 +44,7 @@ template:
       {{- include "llama-factory.podLabels" (dict "root" . "component" "training") | nindent 6 }}
       llama-factory.io/run-name: {{ $t.runName }}
     annotations:
-      checksum/config: {{ include "llama-factory.checksum" (dict "root" . "parts" (list "paths" "train.yaml" "easyr1.yaml" "dataset_info.json" "mlflow")) }}
+      checksum/config: {{ include "llama-factory.checksum" (dict "root" . "parts" (list "paths" "train.yaml" "easyr1.yaml" "dataset_info.json" "mlflow" "check_mlflow.py" "resume_checkpoints.py")) }}
       {{- with $t.podAnnotations }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -49,8 +56,14 @@ template:
     {{- end }}
     {{- include "llama-factory.podCommon" (dict "root" .) | nindent 4 }}
     {{- with include "llama-factory.placement" (dict "root" . "values" $t) | trim }}{{ . | nindent 4 }}{{ end }}
-    {{- if gt $nodes 1 }}
     initContainers:
+      {{- if and (eq $t.reportTo "mlflow") (include "llama-factory.mlflowEnabled" .) }}
+      {{- include "llama-factory.training.initContainer" (dict "root" . "name" "check-mlflow" "args" (list "/etc/llama-factory/check_mlflow.py")) | nindent 6 }}
+      {{- end }}
+      {{- if not $easyr1 }}
+      {{- include "llama-factory.training.initContainer" (dict "root" . "name" "resume-checkpoints" "args" (list "/etc/llama-factory/resume_checkpoints.py" "$(LORA_OUTPUT_PATH)")) | nindent 6 }}
+      {{- end }}
+      {{- if gt $nodes 1 }}
       # Start training only once every node's pod is scheduled and has an address, so no
       # rank holds its GPUs waiting at a rendezvous that cannot complete.
       - name: wait-for-peers
@@ -62,9 +75,9 @@ template:
         securityContext:
           {{- include "llama-factory.containerSecurityContext" . | nindent 10 }}
         resources:
-          requests: {cpu: 10m, memory: 16Mi}
-          limits: {cpu: 100m, memory: 64Mi}
-    {{- end }}
+          requests: {cpu: 10m, memory: 16Mi, ephemeral-storage: 16Mi}
+          limits: {cpu: 100m, memory: 64Mi, ephemeral-storage: 64Mi}
+      {{- end }}
     containers:
       - name: train
         image: {{ include "llama-factory.image" $image }}
@@ -94,7 +107,40 @@ template:
         volumeMounts:
           {{- include "llama-factory.volumeMounts" . | nindent 10 }}
     volumes:
-      {{- include "llama-factory.volumes" (dict "root" . "shmSize" $t.shmSize) | nindent 6 }}
+      {{- include "llama-factory.volumes" (dict "root" . "shmSize" $t.shmSize "values" $t) | nindent 6 }}
+{{- end -}}
+
+{{/*
+A training init container running one of the chart's scripts (files/) with the training image's
+Python, before the trainer loads anything: check-mlflow (MLflow answers) and
+resume-checkpoints (incomplete checkpoints set aside). Exit code 2 means a configuration error.
+*/}}
+{{- define "llama-factory.training.initContainer" -}}
+{{- $root := .root -}}
+{{- $image := index $root.Values.images (include "llama-factory.training.imageKey" $root) -}}
+- name: {{ .name }}
+  image: {{ include "llama-factory.image" $image }}
+  imagePullPolicy: {{ $image.pullPolicy }}
+  command: ["python3", {{ range $i, $a := .args }}{{ if $i }}, {{ end }}{{ $a | quote }}{{ end }}]
+  env:
+    {{- if eq .name "check-mlflow" }}
+    {{- include "llama-factory.mlflowConnectionEnv" $root | trim | nindent 4 }}
+    {{- else }}
+    {{- include "llama-factory.pathEnvOf" (dict "root" $root "keys" (list "LORA_OUTPUT_PATH")) | trim | nindent 4 }}
+    {{- end }}
+  securityContext:
+    {{- include "llama-factory.containerSecurityContext" $root | nindent 4 }}
+  resources:
+    requests: {cpu: 10m, memory: 64Mi, ephemeral-storage: 16Mi}
+    limits: {cpu: 500m, memory: 256Mi, ephemeral-storage: 64Mi}
+  volumeMounts:
+    {{- if ne .name "check-mlflow" }}
+    - name: storage
+      mountPath: {{ $root.Values.storage.mountPath }}
+    {{- end }}
+    - name: config
+      mountPath: /etc/llama-factory
+      readOnly: true
 {{- end -}}
 
 {{/* "true" for the stages EasyR1 trains (grpo, dapo), which LLaMA-Factory lacks; nothing otherwise. */}}

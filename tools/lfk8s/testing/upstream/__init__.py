@@ -77,6 +77,7 @@ from lfk8s.testing.upstream.sglang import (
 )
 from lfk8s.testing.upstream.summary import EXTRACTORS, extracted_counts, main, source_versions
 from lfk8s.testing.upstream.transformers import (
+    transformers_checkpoint_names,
     transformers_lr_scheduler_types,
     transformers_mlflow_env,
     transformers_report_to,
@@ -101,7 +102,8 @@ __all__ = [
     "llamafactory_infer_keys", "llamafactory_subcommands", "llamafactory_templates", "llamafactory_train_keys",
     "llamafactory_wheel", "lock_file", "lock_pins", "locked", "main", "mlflow_env", "require_floor",
     "sglang_env", "sglang_flag_choices", "sglang_has_module", "sglang_launch_server_flags", "sglang_wheel",
-    "source_versions", "transformers_lr_scheduler_types", "transformers_mlflow_env", "transformers_report_to",
+    "source_versions", "transformers_checkpoint_names",
+    "transformers_lr_scheduler_types", "transformers_mlflow_env", "transformers_report_to",
     "transformers_wheel", "versions", "vllm_console_scripts", "vllm_env", "vllm_flag_choices", "vllm_serve_flags",
     "vllm_subcommands", "vllm_wheel", "wheel", "wheels_dir",
 ]

@@ -1,5 +1,6 @@
 """transformers (of the training image): its MLflow callback's environment reads, the
-`report_to` integrations and the `lr_scheduler_type` values it accepts."""
+`report_to` integrations, the `lr_scheduler_type` values it accepts and how its checkpoints are
+named."""
 
 from __future__ import annotations
 
@@ -56,3 +57,23 @@ def _schedulers(tf_whl: Path) -> frozenset[str]:
 
 def transformers_lr_scheduler_types() -> frozenset[str]:
     return require_floor("transformers.lr_scheduler_types", _schedulers(transformers_wheel()))
+
+
+def _module_string(tf_whl: Path, member: str, name: str) -> str:
+    for node in parse_member(tf_whl, member).body:
+        if (isinstance(node, ast.Assign) and any(dotted(t) == name for t in node.targets)
+                and (value := string_constant(node.value))):
+            return value
+    raise UpstreamReadError(f"transformers {member} has no string constant {name}")
+
+
+@functools.cache
+def _checkpoint_names(tf_whl: Path) -> tuple[str, str]:
+    return (_module_string(tf_whl, "transformers/trainer_utils.py", "PREFIX_CHECKPOINT_DIR"),
+            _module_string(tf_whl, "transformers/trainer.py", "TRAINER_STATE_NAME"))
+
+
+def transformers_checkpoint_names() -> tuple[str, str]:
+    """(checkpoint directory prefix, trainer state file): a checkpoint is `<prefix>-<step>/`, and
+    its state file is written last."""
+    return _checkpoint_names(transformers_wheel())
