@@ -89,6 +89,35 @@ SCHEMA_CASES: list[Any] = [
     pytest.param({"storage": {"paths": {"data": "/storage/data/"}}}, "storage.paths.data",
                  id="path-data-trailing-slash"),
     pytest.param({"storage": {"mountPath": "/storage/"}}, "storage.mountPath", id="path-mount-trailing-slash"),
+    # Paths that leave the shared storage through `.` or `..` segments
+    pytest.param({"storage": {"paths": {"baseModel": "/storage/../etc/model"}}}, "storage.paths.baseModel",
+                 id="path-base-model-dotdot"),
+    pytest.param({"merge": {"adapterPath": "/storage/lora/../../x"}}, "merge.adapterPath", id="path-merge-dotdot"),
+    pytest.param({"inference": {"lora": {"adapterPath": "/storage/./lora"}}}, "inference.lora.adapterPath",
+                 id="path-inference-adapter-dot"),
+    # commonLabels keys and values
+    pytest.param({"commonLabels": {"team": "ml platform"}}, "commonLabels.team", id="label-value-space"),
+    pytest.param({"commonLabels": {"owner": "me@example.com"}}, "commonLabels.owner", id="label-value-at"),
+    pytest.param({"commonLabels": {"team": "x" * 64}}, "commonLabels.team", id="label-value-64"),
+    pytest.param({"commonLabels": {"my team": "ml"}}, "commonLabels.my team", id="label-key-space"),
+    # Image references
+    pytest.param({"images": {"training": {"repository": "GHCR.io/Org/Train"}}}, "images.training.repository",
+                 id="image-repository-uppercase"),
+    pytest.param({"images": {"vllm": {"repository": "ghcr.io/org/vllm:0.33.0"}}}, "images.vllm.repository",
+                 id="image-repository-with-tag"),
+    # One argument per extraArgs entry
+    pytest.param({"inference": {"extraArgs": ["--max-model-len 4096"]}}, "inference.extraArgs[0]",
+                 id="extra-args-flag-and-value-in-one"),
+    # Quantities given as numbers
+    pytest.param({"training": {"resources": {"requests": {"cpu": -1}}}}, "training.resources.requests.cpu",
+                 id="quantity-negative-cpu-number"),
+    pytest.param({"storage": {"size": 0}}, "storage.size", id="quantity-zero-storage-number"),
+    pytest.param({"storage": {"size": "0Gi"}}, "storage.size", id="quantity-zero-storage-string"),
+    # Host names
+    pytest.param({"inference": {"ingress": {"host": "a" * 64 + ".example.com"}}}, "inference.ingress.host",
+                 id="host-label-64"),
+    pytest.param({"inference": {"httpRoute": {"hostnames": ["LLM.example.com"]}}}, "inference.httpRoute.hostnames[0]",
+                 id="httproute-hostname-uppercase"),
 ]
 
 PREFLIGHT_CASES: list[Any] = [
@@ -138,6 +167,12 @@ PREFLIGHT_CASES: list[Any] = [
                  id="inference-extra-args-api-key"),
     pytest.param({"inference": {"enabled": True, "extraArgs": ["--served-model-name=x"]}}, "inference.extraArgs",
                  id="inference-extra-args-served-model-name"),
+    pytest.param({"storage": {"type": "pvc", "existingClaim": "team-models"}}, "storage.existingClaim",
+                 id="existing-claim-ignored-by-pvc"),
+    pytest.param({"inference": {"enabled": True, "modelSource": "lora", "lora": {"maxRank": 8}},
+                  "training": {"lora": {"rank": 16}}}, "inference.lora.maxRank", id="serving-rank-below-trained"),
+    pytest.param({"training": {"extraArgs": {"dataset": "local_alpaca,unregistered"}}}, "training.extraArgs.dataset",
+                 id="extra-args-unregistered-dataset"),
 ]
 
 ALL_CASES = SCHEMA_CASES + PREFLIGHT_CASES

@@ -3,6 +3,8 @@ chart's refusals without helm's wrapping, and warnings for YAML 1.1 readings rar
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from lfk8s.chart import values, yaml_traps
@@ -68,3 +70,71 @@ def test_what_is_meant_draws_no_warning(paths: ProjectPaths, text: str) -> None:
 def test_every_shipped_values_file_is_free_of_traps(paths: ProjectPaths) -> None:
     for path in sorted(paths.values_dir.glob("*.yaml")):
         assert yaml_traps.file_traps(path, paths) == [], path
+
+
+# The exact words for each class of mistake (issue: every mistake refused in words a person understands).
+EXACT_MESSAGES = [
+    ({"storage": {"paths": {"data": "/storage/../etc"}}},
+     'storage.paths.data: allowed: an absolute path with no whitespace, no trailing slash and no `.` or `..` '
+     'segment, e.g. /storage/data (got "/storage/../etc")'),
+    ({"commonLabels": {"team": "ml platform"}},
+     'commonLabels.team: allowed: a label value: empty, or at most 63 letters, digits, `-`, `_` or `.`, starting '
+     'and ending with a letter or digit (got "ml platform")'),
+    ({"images": {"vllm": {"repository": "ghcr.io/org/vllm:0.33.0"}}},
+     "images.vllm.repository: allowed: a lowercase image repository without tag or digest, e.g. ghcr.io/org/image "
+     'or registry.local:5000/image (the tag goes in `tag`) (got "ghcr.io/org/vllm:0.33.0")'),
+    ({"images": {"vllm": {"tag": "latest"}}},
+     "images.vllm.tag: allowed: a fixed tag such as 0.9.5 (letters, digits, `_`, `.`, `-`; not `latest`, so a "
+     'release always runs what was tested) (got "latest")'),
+    ({"inference": {"extraArgs": ["--max-model-len 4096"]}},
+     'inference.extraArgs[0]: allowed: one argument per entry: write "--flag", "value" as two entries, or '
+     '"--flag=value" (got "--max-model-len 4096")'),
+    ({"storage": {"size": 0}}, "storage.size: allowed: a Kubernetes quantity above zero, with an optional unit, "
+                               "e.g. 200Gi (got 0)"),
+    ({"training": {"learningRate": "0.0002"}},
+     "training.learningRate: allowed: a number above 0 and at most 1, e.g. 0.0002 (helm's --set passes decimals "
+     "as strings: use --set-json 'training.learningRate=0.0002' or a values file) (got \"0.0002\")"),
+    ({"inference": {"ingress": {"host": "LLM.example.com"}}},
+     "inference.ingress.host: allowed: a lowercase DNS name (optionally starting with `*.`) of dot-separated labels "
+     "of at most 63 letters, digits or `-`, e.g. llm.example.com, or empty (got \"LLM.example.com\")"),
+]
+
+
+@pytest.mark.parametrize(("bad", "message"), EXACT_MESSAGES, ids=lambda v: str(v)[:40])
+def test_each_class_of_mistake_reads_plainly(paths: ProjectPaths, bad: dict[str, object], message: str) -> None:
+    with pytest.raises(values.InvalidValues) as refused:
+        values.validate(bad, paths)
+    assert [str(problem) for problem in refused.value.problems] == [message]
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"storage": {"type": "pvc", "existingClaim": "team-models"}},
+     'storage.existingClaim: "team-models" would be ignored because storage.type is "pvc"; set storage.type: '
+     "existingClaim to use that claim, or remove storage.existingClaim"),
+    ({"inference": {"enabled": True, "modelSource": "lora", "lora": {"maxRank": 8}},
+      "training": {"lora": {"rank": 16}}},
+     "inference.lora.maxRank: 8 is below training.lora.rank 16; the engine would refuse the adapter at load time; "
+     "use at least 16, or 0 to pick it"),
+    ({"training": {"extraArgs": {"dataset": "local_alpaca,unregistered"}}},
+     'training.extraArgs.dataset: "unregistered" is not one of training.datasets (local_alpaca); add it there so it '
+     "is registered in dataset_info.json"),
+], ids=["existing-claim", "serving-rank", "dataset"])
+def test_cross_field_mistakes_read_plainly(helm: Helm, paths: ProjectPaths, bad: dict[str, object],
+                                           message: str) -> None:
+    with pytest.raises(HelmError) as refused:
+        render(helm, paths, bad)
+    assert values.preflight_problems(str(refused.value)) == [message]
+
+
+@pytest.mark.parametrize("major", [4, 3])
+def test_set_passes_decimals_as_strings_and_set_json_does_not(helms: dict[int, Helm], paths: ProjectPaths,
+                                                              major: int) -> None:
+    """What the learningRate message tells people is what both helms do."""
+
+    def template(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(helms[major].executable), "template", "x", str(paths.chart), *flags],
+                              capture_output=True, text=True)
+
+    refused = template("--set", "training.learningRate=0.0002")
+    assert refused.returncode != 0 and "at '/training/learningRate': got string, want number" in refused.stderr
+    assert template("--set-json", "training.learningRate=0.0002").returncode == 0

@@ -70,6 +70,11 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     # A schema's own words for what it allows (`errorMessage`) beat a regular expression.
     if isinstance(schema.get("errorMessage"), str):
         return "allowed: " + str(schema["errorMessage"])
+    if kind == "anyOf":
+        # Each alternative in words: its own errorMessage, "empty" for the empty string.
+        words = [str(branch["errorMessage"]) if isinstance(branch.get("errorMessage"), str)
+                 else "empty" if branch.get("maxLength") == 0 else json.dumps(branch) for branch in schema["anyOf"]]
+        return "allowed: " + ", or ".join(words)
     if kind == "enum":
         return "allowed: " + ", ".join(json.dumps(v) for v in schema["enum"])
     if kind == "additionalProperties":
@@ -81,12 +86,19 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return f"allowed: {kind} {json.dumps(error.validator_value)}"
 
 
+def _matches_pattern_key(schema: dict[str, Any], key: str) -> bool:
+    return any(re.search(pattern, key) for pattern in schema.get("patternProperties", {}))
+
+
 def _problem(error: jsonschema.ValidationError) -> ValueProblem:
     path = json_path(error.absolute_path)
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(known))
+        extra = sorted(key for key in set(error.instance) - set(known) if not _matches_pattern_key(error.schema, key))
         key_path = ", ".join(f"{path}.{key}" if path else key for key in extra)
+        if isinstance(error.schema.get("errorMessage"), str):  # free-form keys (labels): say what a key may be
+            return ValueProblem(key_path, extra[0] if len(extra) == 1 else extra,
+                                f"not a valid key; allowed: {error.schema['errorMessage']}")
         guesses = [match for key in extra for match in difflib.get_close_matches(key, known, n=1, cutoff=0.7)]
         hint = f"did you mean {', '.join(guesses)}? " if guesses else ""
         return ValueProblem(key_path, [error.instance[k] for k in extra][0] if len(extra) == 1 else extra,
@@ -95,7 +107,9 @@ def _problem(error: jsonschema.ValidationError) -> ValueProblem:
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return ValueProblem(f"{path}.{missing}" if path else missing, None, "required")
     description = error.schema.get("description", "")
-    message = _allowed(error) + (f" ({description})" if description and error.validator == "not" else "")
+    explained = isinstance(error.schema.get("errorMessage"), str)
+    message = _allowed(error) + (f" ({description})" if description and error.validator == "not" and not explained
+                                 else "")
     return ValueProblem(path, error.instance, message)
 
 
@@ -113,7 +127,12 @@ def preflight_problems(helm_message: str) -> list[str]:
 def problems(values: dict[str, Any], schema: dict[str, Any]) -> list[ValueProblem]:
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(values), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
-    return [_problem(error) for error in errors]
+    # One line per field and message: a value breaking two rules of one errorMessage reads once.
+    unique: dict[str, ValueProblem] = {}
+    for error in errors:
+        problem = _problem(error)
+        unique.setdefault(str(problem), problem)
+    return list(unique.values())
 
 
 def with_chart_defaults(values: dict[str, Any], paths: ProjectPaths) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from lfk8s import versions
@@ -73,17 +74,19 @@ def cmd_values_validate(args: argparse.Namespace, paths: ProjectPaths) -> int:
     failed = 0
     for path in args.files or rendering.values_files(paths):
         for trap in yaml_traps.file_traps(path, paths):
-            console.print(f"[yellow]warning[/] {path}: {trap}", markup=True, highlight=False)
+            console.print(f"[yellow]warning[/] {escape(str(path))}: {escape(str(trap))}", highlight=False)
         try:
             # The schema first (names every bad field), then the chart's own cross-field checks.
             rendering.render_file(helm, paths, path)
             console.print(f"[green]valid[/] {path}")
         except values.InvalidValues as error:
             failed += 1
-            console.print(f"[red]invalid[/] {error}", highlight=False)
+            # escape: values and patterns hold brackets rich would take for markup.
+            console.print(f"[red]invalid[/] {escape(str(error))}", highlight=False)
         except HelmError as error:
             failed += 1
-            console.print(f"[red]invalid[/] {plain_helm_error(str(path), error, args.verbose)}", highlight=False)
+            text = plain_helm_error(str(path), error, args.verbose)
+            console.print(f"[red]invalid[/] {escape(text)}", highlight=False)
     return 1 if failed else 0
 
 
@@ -99,19 +102,21 @@ def cmd_render(args: argparse.Namespace, paths: ProjectPaths) -> int:
 
 def cmd_lint(args: argparse.Namespace, paths: ProjectPaths) -> int:
     helms = every_helm()
-    table = Table("values file", "helm lint", "kubernetes-validate", "checkov", "helm 3 = helm 4")
+    table = Table("values file", "helm lint", "kubernetes-validate", "checkov", "kube-score", "helm 3 = helm 4")
     problems = 0
     for path in args.files or rendering.values_files(paths):
         result = lint_values_file(helms, paths, path)
         name = str(path.relative_to(paths.root) if path.is_relative_to(paths.root) else path)
         if result.invalid:
-            table.add_row(name, result.invalid, "-", "-", "-")
+            table.add_row(name, escape(result.invalid), "-", "-", "-", "-")
         else:
-            checkov = result.checkov
-            assert checkov is not None
+            checkov, score = result.checkov, result.kube_score
+            assert checkov is not None and score is not None
             table.add_row(name, "ok", "\n".join(result.schema_errors) or "ok",
                           f"{checkov.passed} passed, {len(checkov.failed)} failed, {len(checkov.skipped)} skipped"
                           + "".join("\n" + f for f in checkov.failures()),
+                          f"{len(score.critical)} critical, {len(score.warnings)} warnings, {score.skipped} skipped"
+                          + "".join("\n" + escape(f) for f in score.critical),
                           "yes" if result.same_on_every_helm else "NO")
         problems += result.problems
     stderr_console().print(table)
@@ -155,7 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--namespace", help="default: the file's namespace.name, else " + rendering.DEFAULT_NAMESPACE)
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("lint", help="helm lint (3 and 4), kubernetes-validate strict and checkov on values files")
+    p = sub.add_parser("lint", help="helm lint (3, 4), kubernetes-validate, checkov, kube-score on values files")
     p.add_argument("files", nargs="*", type=Path)
     p.set_defaults(func=cmd_lint)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rich.markup import escape
+
 from lfk8s.chart.helm import HelmError
 from lfk8s.chart.values import InvalidValues, preflight_problems
 from lfk8s.cli import bench, chart, cluster, images, release, toolchain
@@ -46,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             stderr_console().print("error: " + plain_helm_error(source, error, getattr(args, "verbose", False)),
                                    markup=False, highlight=False)
         else:
-            stderr_console().print(f"[red]error:[/] {error}")
+            stderr_console().print(f"[red]error:[/] {escape(str(error))}")
         return 2
     except (InvalidValues, ToolchainError, ClusterError, NoCluster, RuntimeError) as error:
-        stderr_console().print(f"[red]error:[/] {error}")
+        stderr_console().print(f"[red]error:[/] {escape(str(error))}")
         return 2
 
 
