@@ -24,7 +24,8 @@ from lfk8s.cluster.local import LocalCluster, NodePool
 from lfk8s.cluster.mlflow_server import MlflowServer
 from lfk8s.cluster.processes import free_port
 from lfk8s.paths import ProjectPaths
-from lfk8s.release.target import Target, ensure_namespace
+from lfk8s.release.target import Target
+from lfk8s.testing.targets import fresh_target
 from lfk8s.toolchain import kubebuild, pinned
 
 POOL = NodePool(gpu_nodes=2, gpus_per_node=8, cpu_nodes=1)
@@ -101,11 +102,8 @@ def target(
     cluster_helm: Helm, api: client.ApiClient, paths: ProjectPaths, request: pytest.FixtureRequest
 ) -> Iterator[Target]:
     """A fresh namespace (Pod Security `restricted` enforced) and release name per test."""
-    suffix = uuid.uuid4().hex[:6]
-    target = Target(helm=cluster_helm, api=api, paths=paths, release=f"lf-{suffix}", namespace=f"t-{suffix}")
-    ensure_namespace(target)
-    yield target
-    client.CoreV1Api(api).delete_namespace(target.namespace)
+    with fresh_target(cluster_helm, api, paths) as target:
+        yield target
 
 
 @pytest.fixture

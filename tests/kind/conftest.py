@@ -21,8 +21,9 @@ from lfk8s.cluster.local import NodePool
 from lfk8s.cluster.node_images import busybox_archive
 from lfk8s.images.kind_node import ensure_node_image
 from lfk8s.paths import ProjectPaths
-from lfk8s.release.target import Target, ensure_namespace
+from lfk8s.release.target import Target
 from lfk8s.stack import test_hook_image
+from lfk8s.testing.targets import fresh_target
 from lfk8s.toolchain import pinned
 
 POOL = NodePool(gpu_nodes=2, gpus_per_node=8, cpu_nodes=1)
@@ -67,11 +68,8 @@ def kind_helm(kind_cluster: KindCluster) -> Helm:
 @pytest.fixture
 def target(kind_helm: Helm, api: client.ApiClient, paths: ProjectPaths) -> Iterator[Target]:
     """A fresh namespace (Pod Security `restricted` enforced) and release name per test."""
-    suffix = uuid.uuid4().hex[:6]
-    target = Target(helm=kind_helm, api=api, paths=paths, release=f"lf-{suffix}", namespace=f"t-{suffix}")
-    ensure_namespace(target)
-    yield target
-    client.CoreV1Api(api).delete_namespace(target.namespace)
+    with fresh_target(kind_helm, api, paths) as target:
+        yield target
 
 
 @pytest.fixture

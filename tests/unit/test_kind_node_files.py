@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from lfk8s.images import kind_files
-from lfk8s.toolchain.kindbuild import KIND_COREDNS_PLUGINS, coredns_main
+from lfk8s.toolchain.kindbuild import KIND_COREDNS_PLUGINS
+from lfk8s.toolchain.nodebuild import coredns_main
 
 SPEC_CAPS = ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"]
 

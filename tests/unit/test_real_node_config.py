@@ -169,7 +169,7 @@ def test_coredns_is_built_with_its_plugins_in_upstream_order() -> None:
     order = nodebuild.coredns_plugin_order(plugin_cfg, ("forward", "kubernetes", "bind", "ready", "health",
                                                         "errors", "log", "cache", "loop"))
     assert order == ["bind", "ready", "health", "errors", "log", "cache", "kubernetes", "loop", "forward"]
-    main = nodebuild.coredns_main(order)
+    main = nodebuild.coredns_main(plugin_cfg, nodebuild.COREDNS_PLUGINS)
     assert '_ "github.com/coredns/coredns/plugin/kubernetes"' in main and "coremain.Run()" in main
     with pytest.raises(Exception, match="no plugin"):
         nodebuild.coredns_plugin_order(plugin_cfg, ("etcd",))
