@@ -10,6 +10,7 @@ from rich.table import Table
 
 from lfk8s.cli.console import stderr_console, stdout_console
 from lfk8s.images import build, dockerfile, outdated, resolver, verify
+from lfk8s.images.kind_node import ensure_node_image
 from lfk8s.images.model import select
 from lfk8s.images.pins import parse_pins
 from lfk8s.paths import ProjectPaths
@@ -98,6 +99,12 @@ def cmd_verify(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 1 if failed else 0
 
 
+def cmd_kind_node(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    """The kind node image `cluster up --backend kind` uses: built once, then taken from docker."""
+    stdout_console().print(ensure_node_image(stderr_console().log), markup=False, highlight=False)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("images", help="the container images in images/: lock, resolve, lint, build, verify, push, "
                                           "outdated")
@@ -133,6 +140,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a = with_names("verify", "run each built image as the chart runs it (uid, read-only root, no capabilities): "
                              "pip check, imports at the lock's versions, the CLI the chart calls, no build CA")
     a.set_defaults(func=cmd_verify)
+
+    k = actions.add_parser("kind-node", help="build (once) the kind node image for the pinned Kubernetes, no registry "
+                                             "needed; prints its reference")
+    k.set_defaults(func=cmd_kind_node)
 
     a = with_names("outdated", "report overrides PyPI no longer needs and direct pins with newer releases")
     a.set_defaults(func=cmd_outdated)
