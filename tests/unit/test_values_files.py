@@ -97,12 +97,11 @@ def test_profile_defaults_come_from_the_chart(paths: ProjectPaths, tmp_path: Pat
     values_yaml = tmp_path / "charts" / "llama-factory" / "values.yaml"
     chart = yaml.safe_load(values_yaml.read_text())
     chart["inference"]["servedModelName"] = "renamed-in-the-chart"
-    chart["images"]["vllm"]["repository"] = "example.org/team/vllm-renamed"
     values_yaml.write_text(yaml.safe_dump(chart))
     profile = profiles.Profile.from_mapping({"environment": "x", "image-registry": "mirror.local/llm"}, "test")
     generated = profiles.from_profile(profile, ProjectPaths(tmp_path))
     assert generated["inference"]["servedModelName"] == "renamed-in-the-chart"
-    assert generated["images"]["vllm"]["repository"] == "mirror.local/llm/vllm-renamed"
+    assert generated["global"] == {"imageRegistry": "mirror.local/llm"}
     explicit = profiles.Profile.from_mapping({"environment": "x", "served-model-name": "mine"}, "test")
     assert profiles.from_profile(explicit, ProjectPaths(tmp_path))["inference"]["servedModelName"] == "mine"
 

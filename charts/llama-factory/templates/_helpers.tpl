@@ -151,12 +151,26 @@ app.kubernetes.io/part-of: llama-factory
 
 {{/* ---------- Images ---------- */}}
 
-{{/* Usage: include "llama-factory.image" .Values.images.training */}}
+{{/* Usage: include "llama-factory.image" (dict "root" $ "image" .Values.images.training)
+     An image's own `registry`, else global.imageRegistry, replaces the registry host of its
+     repository (the first path part when it names a host: a `.` or `:` in it, or localhost), so
+     an air-gapped cluster that mirrors every image keeps each image's path under one registry. */}}
 {{- define "llama-factory.image" -}}
-{{- if .digest -}}
-{{- printf "%s@%s" .repository .digest -}}
+{{- $image := .image -}}
+{{- $repository := $image.repository -}}
+{{- $registry := $image.registry | default .root.Values.global.imageRegistry -}}
+{{- if $registry -}}
+{{- $parts := splitList "/" $repository -}}
+{{- $first := first $parts -}}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- $repository = join "/" (rest $parts) -}}
+{{- end -}}
+{{- $repository = printf "%s/%s" (trimSuffix "/" $registry) $repository -}}
+{{- end -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $repository $image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .repository .tag -}}
+{{- printf "%s:%s" $repository $image.tag -}}
 {{- end -}}
 {{- end -}}
 
@@ -203,7 +217,7 @@ automountServiceAccountToken: false
 enableServiceLinks: false
 securityContext:
   {{- include "llama-factory.podSecurityContext" $root | nindent 2 }}
-{{- with $root.Values.imagePullSecrets }}
+{{- with concat $root.Values.global.imagePullSecrets $root.Values.imagePullSecrets | uniq }}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . }}

@@ -13,13 +13,11 @@ from typing import Any
 
 import yaml
 
-from lfk8s.chart.defaults import chart_values, default
+from lfk8s.chart.defaults import default
 from lfk8s.chart.values import InvalidValues, ValueProblem, deep_merge, validate
 from lfk8s.paths import ProjectPaths
 
 COMPONENTS = ("training", "merge", "webui", "inference")
-# The images an environment's `image-registry` moves (what values/*.yaml have always mirrored).
-MIRRORED_IMAGES = ("training", "vllm", "sglang")
 # Profile keys whose default is the chart's: the values.yaml key each one sets.
 CHART_KEYS = {
     "training_gpus": "training.gpus",
@@ -136,10 +134,8 @@ def from_profile(profile: Profile, paths: ProjectPaths) -> dict[str, Any]:
     if storage_type == "existingClaim":
         values["storage"]["existingClaim"] = profile.existing_claim
     if profile.image_registry:
-        # The same image names under the environment's registry.
-        images = chart_values(paths)["images"]
-        names = {key: images[key]["repository"].rsplit("/", 1)[-1] for key in MIRRORED_IMAGES}
-        values["images"] = {key: {"repository": f"{profile.image_registry}/{name}"} for key, name in names.items()}
+        # Every image the chart can run (router and test hooks too) from the environment's mirror.
+        values["global"] = {"imageRegistry": profile.image_registry}
     if profile.small_resources:
         for component in COMPONENTS:
             values[component]["resources"] = copy.deepcopy(_SMALL_RESOURCES)

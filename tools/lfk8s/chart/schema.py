@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import yaml
 
+from lfk8s.chart import chart_docs
 from lfk8s.paths import ProjectPaths
 
 _MISSING = object()
@@ -196,10 +197,13 @@ class GeneratedFile:
 def generated_files(paths: ProjectPaths) -> list[GeneratedFile]:
     schema = build_json_schema(load_source(paths))
     readme = paths.readme.read_text() if paths.readme.exists() else ""
+    table = render_values_table(schema)
     return [
         GeneratedFile(paths.schema_json, json.dumps(schema, indent=2) + "\n"),
         GeneratedFile(paths.values_yaml, render_values_yaml(schema)),
-        GeneratedFile(paths.readme, replace_readme_table(readme, render_values_table(schema))),
+        GeneratedFile(paths.readme, replace_readme_table(readme, table)),
+        GeneratedFile(paths.chart / "README.md", chart_docs.chart_readme(paths, table, default_values(schema))),
+        GeneratedFile(paths.chart / "Chart.yaml", chart_docs.chart_yaml_with_images(paths, default_values(schema))),
     ]
 
 

@@ -29,7 +29,7 @@ weights first. A base model is the user's, there before the release. */ -}}
 {{- $files = append $files (printf "%s/adapter_config.json" (include "llama-factory.inference.adapterPath" .)) -}}
 {{- end -}}
 - name: wait-for-model
-  image: {{ include "llama-factory.image" $image }}
+  image: {{ include "llama-factory.image" (dict "root" $ "image" $image) }}
   imagePullPolicy: {{ $image.pullPolicy }}
   command: ["sh", "-c", "for f in $MODEL_FILES; do until [ -f \"$f\" ]; do echo \"waiting for $f\"; sleep 10; done; done"]
   env:

@@ -26,7 +26,7 @@ template:
       # Installed together with training, the merge waits for the finished adapter
       # (LLaMA-Factory writes adapter_config.json when it saves the final model).
       - name: wait-for-adapter
-        image: {{ include "llama-factory.image" .Values.images.training }}
+        image: {{ include "llama-factory.image" (dict "root" $ "image" .Values.images.training) }}
         imagePullPolicy: {{ .Values.images.training.pullPolicy }}
         command: ["sh", "-c", "until [ -f \"$ADAPTER/adapter_config.json\" ]; do echo \"waiting for $ADAPTER\"; sleep 30; done"]
         env:
@@ -43,7 +43,7 @@ template:
             readOnly: true
     containers:
       - name: merge
-        image: {{ include "llama-factory.image" .Values.images.training }}
+        image: {{ include "llama-factory.image" (dict "root" $ "image" .Values.images.training) }}
         imagePullPolicy: {{ .Values.images.training.pullPolicy }}
         command: ["llamafactory-cli", "export", "/etc/llama-factory/merge.yaml"]
         env:

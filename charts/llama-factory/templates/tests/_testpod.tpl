@@ -30,7 +30,7 @@ spec:
   {{- end }}
   containers:
     - name: test
-      image: {{ include "llama-factory.image" $root.Values.tests.image }}
+      image: {{ include "llama-factory.image" (dict "root" $root "image" $root.Values.tests.image) }}
       imagePullPolicy: {{ $root.Values.tests.image.pullPolicy }}
       command: ["sh", "-c", {{ .script | quote }}]
       {{- with .env | default "" | trim }}

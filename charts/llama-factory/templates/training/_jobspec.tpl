@@ -67,7 +67,7 @@ template:
       # Start training only once every node's pod is scheduled and has an address, so no
       # rank holds its GPUs waiting at a rendezvous that cannot complete.
       - name: wait-for-peers
-        image: {{ include "llama-factory.image" $image }}
+        image: {{ include "llama-factory.image" (dict "root" $ "image" $image) }}
         imagePullPolicy: {{ $image.pullPolicy }}
         command: ["sh", "-c", "for i in $(seq 0 $((NNODES - 1))); do until getent hosts \"$JOB_NAME-$i.$RENDEZVOUS\" >/dev/null; do echo \"waiting for rank $i\"; sleep 5; done; done"]
         env:
@@ -80,7 +80,7 @@ template:
       {{- end }}
     containers:
       - name: train
-        image: {{ include "llama-factory.image" $image }}
+        image: {{ include "llama-factory.image" (dict "root" $ "image" $image) }}
         imagePullPolicy: {{ $image.pullPolicy }}
         {{- if $easyr1 }}
         command: ["python3", "-m", "verl.trainer.main", "config=/etc/llama-factory/easyr1.yaml"]
@@ -119,7 +119,7 @@ resume-checkpoints (incomplete checkpoints set aside). Exit code 2 means a confi
 {{- $root := .root -}}
 {{- $image := index $root.Values.images (include "llama-factory.training.imageKey" $root) -}}
 - name: {{ .name }}
-  image: {{ include "llama-factory.image" $image }}
+  image: {{ include "llama-factory.image" (dict "root" $root "image" $image) }}
   imagePullPolicy: {{ $image.pullPolicy }}
   command: ["python3", {{ range $i, $a := .args }}{{ if $i }}, {{ end }}{{ $a | quote }}{{ end }}]
   env:
