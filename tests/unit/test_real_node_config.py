@@ -78,6 +78,10 @@ def test_kubelet_proxy_cni_and_dns_configs() -> None:
     assert kubelet["registerWithTaints"] == [node_config.REAL_NODE_TAINT]
     assert kubelet["containerRuntimeEndpoint"] == f"unix://{LAYOUT.containerd_socket}"
     assert kubelet["podLogsDir"].startswith(str(LAYOUT.root))
+    # Preloaded images cannot be pulled again: never garbage-collected, and no percentage threshold
+    # that a filesystem with most blocks reserved would trip.
+    assert kubelet["imageGCHighThresholdPercent"] == 100
+    assert not any(value.endswith("%") for key, value in kubelet["evictionHard"].items() if "available" in key)
     proxy = node_config.kube_proxy_config(Path("/k"), "n", 3, 4)
     assert proxy["mode"] == "iptables" and proxy["conntrack"]["maxPerCore"] == 0
     assert proxy["iptables"]["localhostNodePorts"] is False and proxy["clusterCIDR"] == node_config.POD_CIDR

@@ -257,11 +257,15 @@ def kubelet_config(layout: NodeLayout, ca: Path, cert: Path, key: Path, port: in
         "failSwapOn": False,
         "rotateCertificates": False,
         "serverTLSBootstrap": False,
-        # A shared development machine: evict only when the disk is really full.
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "5%", "imagefs.available": "5%",
+        # A shared development machine: evict only when the disk is really full, in absolute terms.
+        # Percentages misfire on build machines whose filesystem reports most blocks reserved (here
+        # 270 GB with 24 GB available reads as 91% used): the kubelet then removed the preloaded
+        # 8.7 GB training image and refused pods. No registry can give an image back, so image GC
+        # is off (100, as kind's nodes do).
+        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1Gi", "imagefs.available": "1Gi",
                          "nodefs.inodesFree": "5%"},
-        "imageGCHighThresholdPercent": 95,
-        "imageGCLowThresholdPercent": 90,
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
         "containerLogMaxSize": "10Mi",
         "shutdownGracePeriod": "0s",
     }
