@@ -17,6 +17,8 @@ KWOK_VERSION = "v0.8.0"
 LOCAL_PATH_PROVISIONER_VERSION = "v0.0.30"
 
 CHECKOV_VERSION = "3.3.30"
+# The OCI registry the chart is pushed to and installed from in the tests (CNCF distribution).
+DISTRIBUTION_VERSION = "v3.1.2"
 # kube-score, the second manifest linter of `lfk8s lint` (the only release the module proxy serves).
 KUBE_SCORE_VERSION = "v1.20.0"
 

@@ -14,8 +14,9 @@ from lfk8s import versions
 from lfk8s.chart import profiles, rendering, schema, values, yaml_traps
 from lfk8s.chart.checks import lint_values_file
 from lfk8s.chart.helm import Helm, HelmError
-from lfk8s.cli.console import stderr_console
+from lfk8s.cli.console import stderr_console, stdout_console
 from lfk8s.paths import ProjectPaths
+from lfk8s.release import publish
 from lfk8s.toolchain.pinned import ensure_helm
 
 
@@ -90,6 +91,25 @@ def cmd_values_validate(args: argparse.Namespace, paths: ProjectPaths) -> int:
     return 1 if failed else 0
 
 
+def cmd_chart_package(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    key = publish.SigningKey(args.key, args.keyring) if args.key else None
+    archive = publish.package(helm_client(versions.HELM_DEFAULT_MAJOR), paths, args.destination, key)
+    stdout_console().print(str(archive) + (" (signed: .prov beside it)" if key else ""), markup=False)
+    return 0
+
+
+def cmd_chart_push(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    output = publish.push(helm_client(versions.HELM_DEFAULT_MAJOR), args.package, args.repository, args.plain_http)
+    stdout_console().print(output.strip() or f"pushed {args.package.name} to {args.repository}", markup=False)
+    return 0
+
+
+def cmd_chart_verify(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    output = publish.verify(helm_client(versions.HELM_DEFAULT_MAJOR), args.package, args.keyring)
+    stdout_console().print(output.strip(), markup=False)
+    return 0
+
+
 def cmd_render(args: argparse.Namespace, paths: ProjectPaths) -> int:
     rendered = rendering.render_file(helm_client(args.helm), paths, args.values_file, args.release, args.namespace)
     if args.output:
@@ -151,6 +171,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     v.add_argument("files", nargs="*", type=Path)
     v.add_argument("--verbose", action="store_true", help="also print helm's own error for the chart's refusals")
     v.set_defaults(func=cmd_values_validate)
+
+    p = sub.add_parser("chart", help="ship the chart: package (signed), push to an OCI registry, verify")
+    cs = p.add_subparsers(dest="action", required=True)
+    c = cs.add_parser("package", help="helm package, signed with --key/--keyring into a provenance file")
+    c.add_argument("-d", "--destination", type=Path, default=Path("dist"))
+    c.add_argument("--key", help="name of the OpenPGP signing key (its user id)")
+    c.add_argument("--keyring", type=Path, default=Path.home() / ".gnupg" / "secring.gpg",
+                   help="binary secret keyring with the key (gpg --export-secret-keys > secring.gpg)")
+    c.set_defaults(func=cmd_chart_package)
+    c = cs.add_parser("push", help="helm push a package to an OCI repository (oci://host/path)")
+    c.add_argument("package", type=Path)
+    c.add_argument("repository")
+    c.add_argument("--plain-http", action="store_true", help="a registry without TLS (a local one)")
+    c.set_defaults(func=cmd_chart_push)
+    c = cs.add_parser("verify", help="helm verify a package against a public keyring")
+    c.add_argument("package", type=Path)
+    c.add_argument("--keyring", type=Path, required=True, help="binary public keyring (gpg --export > pubring.gpg)")
+    c.set_defaults(func=cmd_chart_verify)
 
     p = sub.add_parser("render", help="helm template a values file, to stdout or a folder of manifests")
     p.add_argument("values_file", type=Path)

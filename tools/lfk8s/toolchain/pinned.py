@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lfk8s import versions
 from lfk8s.progress import Reporter, quiet
-from lfk8s.toolchain import kubebuild, nodebuild, storagebuild
+from lfk8s.toolchain import kubebuild, nodebuild, registry, storagebuild
 from lfk8s.toolchain.builders import PipTool
 from lfk8s.toolchain.helm_select import HelmChoice, choose_helm
 from lfk8s.toolchain.kubescore import kube_score_executable
@@ -38,6 +38,8 @@ def ensure_other_tools(report: Reporter = quiet) -> dict[str, Path]:
     tools = {"checkov": CHECKOV.ensure(report), "mlflow": MLFLOW.ensure(report), "hadolint": HADOLINT.ensure(report)}
     tools.update(kubebuild.ensure_cluster_binaries(report))
     tools["local-path-provisioner"] = storagebuild.ensure_provisioner(report)
+    # The OCI registry the chart is pushed to in the tests (`chart push`).
+    tools["registry"] = registry.registry_executable(report)
     tools["kube-score"] = kube_score_executable(report)
     # The real node's tools (and, as root, its Debian packages): `cluster up --real-node` and the node tier.
     tools.update(nodebuild.ensure_node_tools(report))
