@@ -46,6 +46,9 @@ def kubeconfig_of(args: argparse.Namespace) -> Path:
 
 
 def local_mlflow(args: argparse.Namespace) -> MlflowServer:
+    """The local MLflow; with --backend kind, the one on kind's network gateway (the pods reach it)."""
+    if getattr(args, "backend", "kwok") == "kind":
+        return KindCluster(name=args.cluster).mlflow(args.mlflow_port)
     return MlflowServer.for_cluster(LocalCluster(name=args.cluster), args.mlflow_port)
 
 
@@ -66,6 +69,7 @@ def cluster_up(args: argparse.Namespace) -> None:
             kind.up(image, report_kind)
             # The chart's helm test hooks run this image; nothing can pull it here.
             kind.load_archive(busybox_archive(test_hook_image(ProjectPaths.discover()), report_kind), report_kind)
+            kind.mlflow(args.mlflow_port).start(console.log)
         return
     with console.status("bringing the local cluster up") as spinner:
         cluster = LocalCluster(name=args.cluster, pool=node_pool(args), real_node=args.real_node)

@@ -17,6 +17,7 @@ from lfk8s.chart.defaults import chart_name
 from lfk8s.chart.rendering import DEFAULT_NAMESPACE
 from lfk8s.cli.cluster import add_cluster_options, cluster_up, cmd_cluster_status, kubeconfig_of, local_mlflow
 from lfk8s.cli.console import stderr_console, stdout_console
+from lfk8s.cluster.kind import KindCluster
 from lfk8s.cluster.local import LocalCluster
 from lfk8s.paths import ProjectPaths
 from lfk8s.release import operate, status, upgrades
@@ -63,7 +64,27 @@ def install_file(args: argparse.Namespace, paths: ProjectPaths, values_file: Pat
     for trap in yaml_traps.file_traps(values_file, paths):
         stderr_console().print(f"warning {values_file}: {trap}", markup=False, highlight=False)
     values.validate(data, paths, str(values_file))
+    if getattr(args, "backend", "kwok") == "kind":
+        return install_values(args, paths, *on_kind_cpu_worker(args, paths, data, str(values_file)))
     return install_values(args, paths, data, str(values_file))
+
+
+def on_kind_cpu_worker(args: argparse.Namespace, paths: ProjectPaths, data: dict[str, Any],
+                       source: str) -> tuple[dict[str, Any], str]:
+    """--backend kind: a values file whose workloads all run on CPUs, placed on kind's CPU worker to
+    run for real (training image imported there, tiny model on the storage, MLflow on kind's
+    gateway); one with GPU-only engines unchanged: scheduled on the GPU workers, not run (mocked GPUs)."""
+    log = stderr_console().log
+    kind = KindCluster(name=args.cluster)
+    mlflow = kind.mlflow(args.mlflow_port)
+    namespace = choose_namespace(data, args.namespace, source)
+    try:
+        stack.on_kind_worker(data, paths, "probe", mlflow.url)
+    except ValueError as error:
+        log(f"{source}: {error}; installed unchanged: its GPU pods are scheduled on the mocked GPU workers, not run")
+        return data, source
+    mlflow.start(log)
+    return stack.values_on_kind(kind, paths, data, namespace, mlflow.url, log), f"{source} placed on kind's CPU worker"
 
 
 def install_values(args: argparse.Namespace, paths: ProjectPaths, data: dict[str, Any], source: str) -> Target:

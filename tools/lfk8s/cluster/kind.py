@@ -21,8 +21,9 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from lfk8s.cluster import kind_host, kind_nodes, kind_runtime, kind_storage
+from lfk8s.cluster import kind_host, kind_images, kind_nodes, kind_runtime, kind_storage
 from lfk8s.cluster.local import GPU_LABEL, GPU_TAINT, ClusterError, NodePool
+from lfk8s.cluster.mlflow_server import DEFAULT_PORT, MlflowServer
 from lfk8s.cluster.storage_provisioner import classes_named_in
 from lfk8s.paths import ProjectPaths, cache_dir
 from lfk8s.progress import Reporter, quiet
@@ -37,6 +38,7 @@ nodeRegistration:
     value: {GPU_TAINT['value']}
     effect: {GPU_TAINT['effect']}
 """
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 # kubelet 1.35 refuses a cgroup v1 host unless told; on cgroup v2 the setting changes nothing.
 _KUBELET_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
 
@@ -153,6 +155,21 @@ class KindCluster:
         self._kind(kindbuild.kind_binary(report), ["load", "image-archive", str(archive), "--name", self.name], None,
                    f"kind load image-archive {archive}")
 
+    def cpu_workers(self, api: client.ApiClient | None = None) -> list[str]:
+        """The workers without GPUs, by name: where the chart's CPU workloads run for real."""
+        nodes = client.CoreV1Api(api or self.api_client()).list_node().items
+        return sorted(n.metadata.name for n in nodes if (n.metadata.labels or {}).get(GPU_LABEL) != "true"
+                      and CONTROL_PLANE_LABEL not in (n.metadata.labels or {}))
+
+    def import_image(self, node: str, reference: str, report: Reporter = quiet) -> bool:
+        """Docker's image `reference` into one node's containerd, within modest disk (kind_images)."""
+        return kind_images.import_flattened(node, reference, report)
+
+    def mlflow(self, port: int = DEFAULT_PORT) -> MlflowServer:
+        """This cluster's MLflow, on the gateway of kind's docker network: the address the nodes (and
+        their pods, masqueraded by the node) reach this host at."""
+        return MlflowServer(self.state_dir / "mlflow", port, kind_nodes.network_gateway())
+
     def api_client(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
@@ -167,6 +184,7 @@ class KindCluster:
     def down(self, report: Reporter = quiet) -> None:
         """Deletes the cluster's nodes, kind's network once no cluster uses it, and the state dir."""
         kind = kindbuild.kind_tool().path
+        MlflowServer(self.state_dir / "mlflow").stop()
         if kind.exists():
             report(f"kind delete cluster {self.name}")
             self._kind(kind, ["delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig)], None,

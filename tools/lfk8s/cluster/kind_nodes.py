@@ -81,3 +81,15 @@ def remove_kind_network() -> bool:
     if not networks or networks[0].get("Containers"):
         return False
     return subprocess.run(["docker", "network", "rm", KIND_NETWORK], capture_output=True).returncode == 0
+
+
+def network_gateway() -> str:
+    """The IPv4 gateway of kind's docker network: this host, as the nodes reach it."""
+    result = subprocess.run(["docker", "network", "inspect", KIND_NETWORK], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ClusterError(f"no docker network {KIND_NETWORK!r} (is a kind cluster up?): {result.stderr.strip()}")
+    for config in json.loads(result.stdout)[0]["IPAM"]["Config"] or []:
+        gateway = str(config.get("Gateway", ""))
+        if gateway and ":" not in gateway:
+            return gateway
+    raise ClusterError(f"docker network {KIND_NETWORK!r} has no IPv4 gateway")
