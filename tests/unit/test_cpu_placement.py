@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lfk8s.chart import values
-from lfk8s.chart.overlays import CpuPlacement, place_on_cpu_node
+from lfk8s.chart.overlays import CpuPlacement, gpu_only_components, place_on_cpu_node
 from lfk8s.chart.rendering import pod_specs
 from lfk8s.paths import ProjectPaths
 from tests.conftest import RenderFn
@@ -56,3 +56,8 @@ def test_gpu_only_software_is_refused(paths: ProjectPaths, change: dict[str, Any
     data = values.deep_merge(local(paths), change)
     with pytest.raises(ValueError, match="needs GPUs"):
         place_on_cpu_node(data, paths, PLACEMENT)
+
+
+def test_gpu_only_components_are_named(paths: ProjectPaths) -> None:
+    assert gpu_only_components({"inference": {"enabled": True, "engine": "vllm"}}, paths) == ["inference"]
+    assert gpu_only_components({"inference": {"enabled": True, "engine": "llamafactory"}}, paths) == []

@@ -39,16 +39,22 @@ def cpu_capable(values: dict[str, Any], component: str) -> bool:
     return True
 
 
+def gpu_only_components(values: dict[str, Any], paths: ProjectPaths) -> list[str]:
+    """The enabled components that need GPUs (vLLM, SGLang, EasyR1) and so cannot run on a CPU node."""
+    effective = with_chart_defaults(values, paths)
+    return [c for c in CPU_COMPONENTS if effective[c]["enabled"] and not cpu_capable(effective, c)]
+
+
 def place_on_cpu_node(values: dict[str, Any], paths: ProjectPaths, placement: CpuPlacement) -> dict[str, Any]:
     """`values` with every enabled CPU-capable component placed by `placement`; a component that
     needs GPUs (vLLM, SGLang, EasyR1) is refused rather than left where it cannot run."""
+    if needs_gpus := gpu_only_components(values, paths):
+        raise ValueError(f"{needs_gpus[0]} needs GPUs ({needs_gpus[0]}.engine/stage) and cannot run on a CPU node")
     effective = with_chart_defaults(values, paths)
     overlay: dict[str, Any] = {}
     for component in CPU_COMPONENTS:
         if not effective[component]["enabled"]:
             continue
-        if not cpu_capable(effective, component):
-            raise ValueError(f"{component} needs GPUs ({component}.engine/stage) and cannot run on a CPU node")
         overlay[component] = {"nodeSelector": placement.node_selector, "tolerations": placement.tolerations,
                               "resources": placement.resources}
         if "gpus" in effective[component]:

@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 
 from lfk8s import stack
-from lfk8s.chart import values, yaml_traps
+from lfk8s.chart import overlays, values, yaml_traps
 from lfk8s.chart.defaults import chart_name
 from lfk8s.chart.rendering import DEFAULT_NAMESPACE
 from lfk8s.cli.cluster import add_cluster_options, cluster_up, cmd_cluster_status, kubeconfig_of, local_mlflow
@@ -78,10 +78,9 @@ def on_kind_cpu_worker(args: argparse.Namespace, paths: ProjectPaths, data: dict
     kind = KindCluster(name=args.cluster)
     mlflow = kind.mlflow(args.mlflow_port)
     namespace = choose_namespace(data, args.namespace, source)
-    try:
-        stack.on_kind_worker(data, paths, "probe", mlflow.url)
-    except ValueError as error:
-        log(f"{source}: {error}; installed unchanged: its GPU pods are scheduled on the mocked GPU workers, not run")
+    if needs_gpus := overlays.gpu_only_components(data, paths):
+        log(f"{source}: {', '.join(needs_gpus)} need GPUs; installed unchanged: their pods are scheduled on the "
+            "mocked GPU workers, not run")
         return data, source
     mlflow.start(log)
     return stack.values_on_kind(kind, paths, data, namespace, mlflow.url, log), f"{source} placed on kind's CPU worker"
