@@ -1,5 +1,6 @@
 """The cluster tier: a real kube-apiserver, controllers and scheduler with kwok-mocked GPU
-nodes, started once per session under its own name, and a real MLflow server beside it.
+nodes, started once per run of the tier under its own name (package scope: stopped when
+the tier ends, before the tiers that need the machine's disk and memory), and a real MLflow server beside it.
 
 Against a cluster of the user's instead (a kind cluster in CI, a staging cluster):
 `bin/test tests/cluster --kubeconfig PATH` (pytest-helm-charts' option; its `--cluster-type
@@ -37,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def existing_kubeconfig(pytestconfig: pytest.Config) -> Path | None:
     """The user's cluster, when given on the command line (never taken from $KUBECONFIG: a test
     run must not land on whatever cluster the shell points at)."""
@@ -53,7 +54,7 @@ def existing_kubeconfig(pytestconfig: pytest.Config) -> Path | None:
     return Path(kubeconfig) if kubeconfig else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_cluster(existing_kubeconfig: Path | None) -> Iterator[LocalCluster]:
     if existing_kubeconfig:
         pytest.skip(f"needs the local cluster's own control; this run targets {existing_kubeconfig}")
@@ -65,7 +66,7 @@ def local_cluster(existing_kubeconfig: Path | None) -> Iterator[LocalCluster]:
         cluster.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster_kubeconfig(existing_kubeconfig: Path | None, request: pytest.FixtureRequest) -> Path:
     """The kubeconfig of the cluster under test: the user's, or the local cluster's."""
     if existing_kubeconfig:
@@ -74,7 +75,7 @@ def cluster_kubeconfig(existing_kubeconfig: Path | None, request: pytest.Fixture
     return local.kubeconfig
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mlflow(existing_kubeconfig: Path | None, request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     if existing_kubeconfig:
@@ -85,14 +86,14 @@ def mlflow(existing_kubeconfig: Path | None, request: pytest.FixtureRequest,
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(cluster_kubeconfig: Path) -> client.ApiClient:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(cluster_kubeconfig), client_configuration=configuration)
     return client.ApiClient(configuration)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster_helm(cluster_kubeconfig: Path) -> Helm:
     return Helm(pinned.ensure_helm(4, exact=True), kubeconfig=cluster_kubeconfig, timeout="3m")
 
@@ -108,7 +109,7 @@ def target(
 
 @pytest.fixture
 def local_values(paths: ProjectPaths, mlflow: MlflowServer) -> dict[str, Any]:
-    """values/local.yaml, pointed at this session's MLflow server."""
+    """values/local.yaml, pointed at this tier's MLflow server."""
     data = copy.deepcopy(values.load(paths.values_dir / "local.yaml"))
     data["mlflow"]["trackingUri"] = mlflow.url
     return data

@@ -1,5 +1,6 @@
 """The kind tier: a real kind cluster (node image built on this machine, no registry), created once
-per session under its own name and deleted at the end, with the same mocked-GPU layout as the
+per run of the tier under its own name and deleted when the tier ends (package scope: its
+nodes hold gigabytes the tiers after it need), with the same mocked-GPU layout as the
 kwok backend: GPU workers labelled, tainted and advertising `nvidia.com/gpu`, one CPU worker,
 local-path-provisioner as the default StorageClass."""
 
@@ -39,7 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kind)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kind_cluster(paths: ProjectPaths) -> Iterator[KindCluster]:
     cluster = KindCluster(name=f"lfk8s-kt-{uuid.uuid4().hex[:6]}", pool=POOL)
     try:
@@ -55,12 +56,12 @@ def kind_cluster(paths: ProjectPaths) -> Iterator[KindCluster]:
         assert not left and not cluster.state_dir.exists(), f"left behind: containers {left}, {cluster.state_dir}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(kind_cluster: KindCluster) -> client.ApiClient:
     return kind_cluster.api_client()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kind_helm(kind_cluster: KindCluster) -> Helm:
     return Helm(pinned.ensure_helm(4, exact=True), kubeconfig=kind_cluster.kubeconfig, timeout="3m")
 

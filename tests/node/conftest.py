@@ -1,5 +1,5 @@
 """The node tier: a local cluster with one real node (containerd, kubelet, kube-proxy, CoreDNS on
-this machine) beside its kwok nodes, started once per session under its own name. Needs root;
+this machine) beside its kwok nodes, started once per run of the tier under its own name. Needs root;
 one real node per machine, so it waits for no other and skips when another cluster holds it."""
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ def skip_unless_a_real_node_can_start() -> None:
         pytest.skip(f"this machine's real node is in use by the cluster in {LOCK.read_text().strip()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the clusters' logs are kept after `down` (kubelet's, containerd's, ...)."""
     return tmp_path_factory.mktemp("node-logs")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def real_cluster(logs_dir: Path) -> Iterator[LocalCluster]:
     skip_unless_a_real_node_can_start()
     cluster = LocalCluster(name=f"lfk8s-node-{uuid.uuid4().hex[:6]}", pool=POOL, real_node=True)
@@ -50,12 +50,12 @@ def real_cluster(logs_dir: Path) -> Iterator[LocalCluster]:
         cluster.down(keep_logs=logs_dir / cluster.name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node_api(real_cluster: LocalCluster) -> client.ApiClient:
     return real_cluster.api_client()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def busybox(real_cluster: LocalCluster) -> str:
     """The test image, imported into the node's containerd."""
     real_cluster.node.import_image(realnode.busybox_archive())
