@@ -25,8 +25,12 @@ def make_test_key(directory: Path) -> tuple[SigningKey, Path]:
         return subprocess.run(["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "", *args],
                               env=env, capture_output=True, check=True).stdout
 
-    gpg("--quick-gen-key", TEST_KEY_NAME, "rsa2048", "sign", "never")
-    secret, public = directory / "secring.gpg", directory / "pubring.gpg"
-    secret.write_bytes(gpg("--export-secret-keys", TEST_KEY_NAME))
-    public.write_bytes(gpg("--export", TEST_KEY_NAME))
+    try:
+        gpg("--quick-gen-key", TEST_KEY_NAME, "rsa2048", "sign", "never")
+        secret, public = directory / "secring.gpg", directory / "pubring.gpg"
+        secret.write_bytes(gpg("--export-secret-keys", TEST_KEY_NAME))
+        public.write_bytes(gpg("--export", TEST_KEY_NAME))
+    finally:
+        # gpg starts an agent for the home; it would outlive the tests.
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True)
     return SigningKey(TEST_KEY_NAME, secret), public
