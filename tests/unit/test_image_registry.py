@@ -23,15 +23,6 @@ def images_of(rendered: rendering.Rendered) -> set[str]:
     return set(re.findall(r"^\s*image: \"?([^\s\"]+)", rendered.text, re.MULTILINE))
 
 
-def pods_of(rendered: rendering.Rendered) -> list[dict[str, Any]]:
-    specs = []
-    for obj in rendered.objects:
-        spec = obj.get("spec", {})
-        template = spec.get("template", spec.get("jobTemplate", {}).get("spec", {}).get("template"))
-        specs.append(template["spec"] if template else spec if obj["kind"] == "Pod" else None)
-    return [spec for spec in specs if spec]
-
-
 @pytest.mark.parametrize("values_file", VALUES_FILES, ids=lambda p: p.stem)
 def test_no_image_of_a_values_file_escapes_the_registry(helm: Helm, paths: ProjectPaths, values_file: Path) -> None:
     data = copy.deepcopy(values.load(values_file))
@@ -73,7 +64,7 @@ def test_without_a_registry_images_are_as_written(helm: Helm, paths: ProjectPath
 def test_global_pull_secrets_reach_every_pod(helm: Helm, paths: ProjectPaths, all_on: dict[str, Any]) -> None:
     data = values.deep_merge(all_on, {"global": {"imagePullSecrets": ["mirror-creds"]},
                                       "imagePullSecrets": ["mirror-creds", "team-creds"]})
-    pods = pods_of(rendering.render(helm, paths, data))
+    pods = [spec for _, spec in rendering.pod_specs(rendering.render(helm, paths, data))]
     assert pods
     for spec in pods:
         assert spec["imagePullSecrets"] == [{"name": "mirror-creds"}, {"name": "team-creds"}]
